@@ -1,0 +1,134 @@
+/**
+ * Command registration, and the one place errors become exit codes. Commands
+ * lazy-import their engines so `--help` stays instant.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
+import { escapeForTerminal } from './util/escape.js';
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    some files failed (the others were copied)
+  2    usage error (bad option or operands)
+  3    connection or protocol error
+  4    authentication or host-key failure
+  130  interrupted (Ctrl-C); run the same command again to finish`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+export function buildProgram(run: { signal: AbortSignal }): Command {
+  const program = new Command('ferry')
+    .description('Secure file transfer over SSH: scp\'s arguments, every byte over SFTP.')
+    .version(version(), '-V, --version')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showSuggestionAfterError()
+    .exitOverride();
+
+  program
+    .command('cp')
+    .summary('copy files between hosts, like scp')
+    .description('Copy files between hosts, like scp, moving every byte over SFTP (never a remote shell).\n\n' +
+      'Operands: path, [user@]host:path, host: (remote home), [user@][::1]:path,\n' +
+      'scp://[user@]host[:port][/path]. A ":" after a "/" means a local path.\n' +
+      'Remote globs (host:\'logs/*.gz\') are expanded by ferry over SFTP.')
+    .usage('[options] SOURCE... TARGET')
+    .argument('<operands...>')
+    .option('-r', 'copy directories recursively')
+    .option('-p', 'preserve modification/access times and modes (never setuid/setgid)')
+    .option('-q', 'quiet: no progress bar, no non-error output')
+    .option('-3', 'copy between two remote hosts through this machine (always the case)')
+    .option('-P <port>', 'port to connect to on the remote host', intArg('port', 1, 65535))
+    .option('-i <identity_file>', 'private key to authenticate with (repeatable)', collect, [])
+    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
+    .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
+    .option('-l <limit>', 'limit total bandwidth to this many Kbit/s', intArg('limit', 1, 1e9))
+    .option('-C', 'enable compression')
+    .option('-c <cipher>', 'cipher(s) to use, comma separated')
+    .option('-J <destination>', 'connect through jump host(s): [user@]host[:port][,...]')
+    .option('-B', 'batch mode: never ask for passwords, passphrases or host keys')
+    .option('-v', 'verbose: debug output on stderr (repeat for more)', (_v: string, n: number) => n + 1, 0)
+    .addOption(new Option('-4').hideHelp())
+    .addOption(new Option('-6').hideHelp())
+    .option('--json', 'write NDJSON events to stdout for scripts')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (operands: string[], opts: Record<string, unknown>) => {
+      const { runCp } = await import('./commands/cp.js');
+      process.exitCode = await runCp(operands, {
+        recursive: Boolean(opts.r),
+        preserve: Boolean(opts.p),
+        quiet: Boolean(opts.q),
+        port: opts.P as number | undefined,
+        identity: opts.i as string[],
+        sshOptions: opts.o as string[],
+        configFile: opts.F as string | undefined,
+        limitKbps: opts.l as number | undefined,
+        compression: Boolean(opts.C),
+        cipher: opts.c as string | undefined,
+        jump: opts.J as string | undefined,
+        verbose: opts.v as number,
+        batch: Boolean(opts.B),
+        json: Boolean(opts.json),
+        signal: run.signal,
+      });
+    });
+
+  return program;
+}
+
+function report(err: unknown, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed help, the version or its own message.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+    return ExitCode.usage;
+  }
+  const code = exitCodeFor(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  const hint = err instanceof FerryError && err.hint ? `\nferry: hint: ${err.hint}` : '';
+  process.stderr.write(`ferry: ${msg.split('\n').map(escapeForTerminal).join('\n')}${escapeForTerminal(hint).replace(/\\n/g, '\n')}\n`);
+  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${escapeForTerminal(err.stack).replace(/\\n/g, '\n')}\n`);
+  return code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = () => {
+    if (abort.signal.aborted) process.exit(ExitCode.interrupted);
+    abort.abort();
+    // In-flight requests get a moment to land; then we go, whatever is pending.
+    setTimeout(() => {
+      process.stderr.write('ferry: interrupted\n');
+      process.exit(ExitCode.interrupted);
+    }, 2000).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const verbose = argv.some((a) => /^-[a-zA-Z0-9]*v/.test(a) || a === '--debug');
+  try {
+    await buildProgram({ signal: abort.signal }).parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    if (abort.signal.aborted && !(err instanceof UsageError)) {
+      process.stderr.write('ferry: interrupted; run the same command again to copy what is missing\n');
+      return ExitCode.interrupted;
+    }
+    return report(err, verbose);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

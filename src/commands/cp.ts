@@ -1,0 +1,73 @@
+/** `ferry cp`: scp's arguments, every byte over SFTP. */
+import { ExitCode, UsageError } from '../errors.js';
+import type { SshCliOptions } from '../ssh/config.js';
+import { RateLimiter } from '../transfer/rate-limit.js';
+import { Transfer } from '../transfer/transfer.js';
+import { planCopy } from './cp-plan.js';
+import { Endpoints } from './endpoints.js';
+import { parseLocation } from './location.js';
+import { attachErrorPrinter, attachJson, attachTtyProgress, type Reporter } from './reporters.js';
+import { createTtyPrompter } from './tty-prompter.js';
+
+export interface CpOptions {
+  recursive: boolean;
+  preserve: boolean;
+  quiet: boolean;
+  port?: number;
+  identity: string[];
+  sshOptions: string[];
+  configFile?: string;
+  /** Kbit/s, as scp's -l. */
+  limitKbps?: number;
+  compression: boolean;
+  cipher?: string;
+  jump?: string;
+  verbose: number;
+  batch: boolean;
+  json: boolean;
+  signal: AbortSignal;
+}
+
+export async function runCp(operands: string[], o: CpOptions): Promise<number> {
+  if (operands.length < 2) throw new UsageError('cp needs a source and a target', { hint: 'ferry cp [options] SOURCE... TARGET' });
+  const locations = operands.map(parseLocation);
+  const target = locations.pop()!;
+
+  const sshOptions = o.batch ? [...o.sshOptions, 'BatchMode=yes'] : o.sshOptions;
+  const cli: SshCliOptions = {
+    configFile: o.configFile, options: sshOptions, port: o.port, identityFiles: o.identity,
+    compression: o.compression, cipher: o.cipher, jump: o.jump,
+  };
+  const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
+  const prompter = createTtyPrompter({ verbose: o.verbose, batch });
+  const endpoints = new Endpoints(cli, prompter, o.verbose >= 3);
+  const transfer = new Transfer({
+    recursive: o.recursive,
+    preserve: o.preserve,
+    signal: o.signal,
+    limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
+  });
+
+  const reporters: Reporter[] = [];
+  if (o.json) reporters.push(attachJson(transfer, 'cp'));
+  else if (!o.quiet && process.stderr.isTTY) reporters.push(attachTtyProgress(transfer));
+  else reporters.push(attachErrorPrinter(transfer));
+
+  try {
+    const plan = await planCopy(endpoints, locations, target);
+    for (const err of plan.errors) {
+      transfer.errors.push(err);
+      transfer.stats.filesFailed++;
+      transfer.emit('file-error', { path: err.path, error: err });
+    }
+    await transfer.run(plan.jobs);
+  } finally {
+    for (const r of reporters) r.finish();
+    await endpoints.closeAll();
+  }
+  if (o.verbose > 0) {
+    const secs = (Date.now() - transfer.stats.startedAt) / 1000;
+    process.stderr.write(`debug1: ${transfer.stats.filesDone} files, ${transfer.stats.bytesDone} bytes in ${secs.toFixed(2)} s\n`);
+  }
+  return transfer.errors.length > 0 ? ExitCode.partial : ExitCode.ok;
+}

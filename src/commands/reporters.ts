@@ -1,0 +1,131 @@
+/**
+ * What a run shows: progress bars on a TTY (sampled from the engine's
+ * counters, never drawn by it), NDJSON events for scripts, or nothing.
+ */
+import cliProgress from 'cli-progress';
+import type { FerryError } from '../errors.js';
+import type { FileEvent, Transfer } from '../transfer/transfer.js';
+import { escapeForTerminal } from '../util/escape.js';
+
+export interface Reporter {
+  /** Called once the run is over, successful or not. */
+  finish(): void;
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)}${units[i]}`;
+}
+
+function formatEta(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '--:--';
+  const s = Math.round(sec);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function shortName(path: string, width: number): string {
+  const name = escapeForTerminal(path);
+  return name.length <= width ? name.padEnd(width) : '…' + name.slice(name.length - width + 1);
+}
+
+/** Bars for the files in flight plus, with several files, one for the whole run. */
+export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = process.stderr): Reporter {
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      format: '{name} {percentage}% {bar} {done} {rate}/s ETA {eta}',
+      barsize: 20,
+      hideCursor: true,
+      clearOnComplete: false,
+      autopadding: true,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<FileEvent, { bar: cliProgress.SingleBar; started: number }>();
+  let overall: cliProgress.SingleBar | undefined;
+  const started = Date.now();
+
+  const sample = () => {
+    const now = Date.now();
+    for (const [ev, live] of t.active) {
+      let b = bars.get(ev);
+      if (!b) {
+        b = { bar: multi.create(Math.max(ev.size, 1), 0), started: now };
+        bars.set(ev, b);
+      }
+      const rate = live.bytes / Math.max((now - b.started) / 1000, 0.001);
+      b.bar.update(ev.size === 0 ? 1 : live.bytes, {
+        name: shortName(ev.dst, 28), done: formatBytes(live.bytes), rate: formatBytes(rate), eta: formatEta((ev.size - live.bytes) / rate),
+      });
+    }
+    if (t.stats.filesTotal > 1) {
+      overall ??= multi.create(1, 0);
+      const rate = t.stats.bytesDone / Math.max((now - started) / 1000, 0.001);
+      overall.setTotal(Math.max(t.stats.bytesTotal, 1));
+      overall.update(t.stats.bytesDone, {
+        name: shortName(`total ${t.stats.filesDone}/${t.stats.filesTotal} files`, 28),
+        done: formatBytes(t.stats.bytesDone), rate: formatBytes(rate), eta: formatEta((t.stats.bytesTotal - t.stats.bytesDone) / rate),
+      });
+    }
+  };
+  const onDone = (ev: FileEvent & { bytes: number }) => {
+    const b = bars.get(ev);
+    if (!b) return;
+    const secs = Math.max((Date.now() - b.started) / 1000, 0.001);
+    b.bar.update(Math.max(ev.size, 1), { name: shortName(ev.dst, 28), done: formatBytes(ev.bytes), rate: formatBytes(ev.bytes / secs), eta: '00:00' });
+    b.bar.stop();
+    bars.delete(ev);
+  };
+  const onError = ({ error }: { error: FerryError }) => {
+    multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
+  };
+  t.on('file-done', onDone);
+  t.on('file-error', onError);
+  const timer = setInterval(sample, 200);
+  return {
+    finish() {
+      clearInterval(timer);
+      sample();
+      multi.stop();
+      t.off('file-done', onDone);
+      t.off('file-error', onError);
+    },
+  };
+}
+
+/** Errors as they happen, on stderr, when there are no bars to interleave with. */
+export function attachErrorPrinter(t: Transfer): Reporter {
+  const onError = ({ error }: { error: FerryError }) => {
+    process.stderr.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
+  };
+  t.on('file-error', onError);
+  return { finish: () => t.off('file-error', onError) };
+}
+
+/** One JSON object per line on stdout: start, file, error, summary. */
+export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStream = process.stdout): Reporter {
+  const emit = (obj: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
+  emit({ event: 'start', command });
+  const onDone = (ev: FileEvent & { bytes: number; ms: number }) =>
+    emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: 0, duration: ev.ms / 1000 });
+  const onError = ({ path, error }: { path: string; error: FerryError }) => emit({ event: 'error', path, message: error.message, hint: error.hint });
+  t.on('file-done', onDone);
+  t.on('file-error', onError);
+  return {
+    finish() {
+      t.off('file-done', onDone);
+      t.off('file-error', onError);
+      const elapsed = (Date.now() - t.stats.startedAt) / 1000;
+      emit({
+        event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, bytes: t.stats.bytesDone,
+        elapsed, rate: elapsed > 0 ? Math.round(t.stats.bytesDone / elapsed) : 0,
+      });
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * The file interface the transfer engine sees. Local disk and an SFTP session
+ * both implement it, so upload, download, remote-to-remote and local copies
+ * are one engine with the endpoints swapped. Paths are POSIX strings as the
+ * endpoint understands them; the engine never interprets them beyond joining.
+ */
+import type { Side } from '../errors.js';
+
+export type FileKind = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface FileAttrs {
+  kind: FileKind;
+  size: number;
+  /** Permission bits only (07777), never the file-type bits. */
+  mode: number;
+  /** Seconds since the epoch (integer on SFTP v3). */
+  mtime: number;
+  atime: number;
+}
+
+export interface DirEntry {
+  /** Exactly as the endpoint returned it; validate before use (see names.ts). */
+  name: string;
+  attrs: FileAttrs;
+}
+
+/** An open file. Carries its path so every error can name the file. */
+export interface FileHandle {
+  readonly path: string;
+}
+
+export interface SetAttrs {
+  mode?: number;
+  atime?: number;
+  mtime?: number;
+}
+
+export interface EndpointLimits {
+  /** Largest read the peer will answer in one request. */
+  maxRead: number;
+  /** Largest write the peer accepts in one request. */
+  maxWrite: number;
+}
+
+export interface Endpoint {
+  readonly side: Side;
+  /** For messages: "local" or the host name. */
+  readonly label: string;
+  readonly limits: EndpointLimits;
+
+  /** Follows symlinks. Rejects with FileError (code 'ENOENT' when missing). */
+  stat(path: string): Promise<FileAttrs>;
+  lstat(path: string): Promise<FileAttrs>;
+  realpath(path: string): Promise<string>;
+  readdir(path: string): Promise<DirEntry[]>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  /** Replaces `to` if it exists, atomically where the endpoint can. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  setstat(path: string, attrs: SetAttrs): Promise<void>;
+
+  openRead(path: string): Promise<FileHandle>;
+  /** Creates the file if missing; truncates only when asked. */
+  openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<FileHandle>;
+  /** Reads up to `length` bytes at `position` into buf[offset..]; 0 means EOF. */
+  read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void>;
+  close(h: FileHandle): Promise<void>;
+
+  /** Release the session (not the shared connection). */
+  end(): Promise<void>;
+}
+
+/** Missing-file check that works for both endpoints' errors. */
+export function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'ENOENT' || code === 2;
+}

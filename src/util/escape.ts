@@ -1,0 +1,22 @@
+/**
+ * Make a name safe to print on a terminal: control characters (C0, DEL, C1)
+ * become visible escapes, so a hostile server cannot move the cursor, retitle
+ * the window or hide what happened (CVE-2019-6109).
+ */
+export function escapeForTerminal(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) {
+      if (ch === '\n') out += '\\n';
+      else if (ch === '\r') out += '\\r';
+      else if (ch === '\t') out += '\\t';
+      else out += `\\x${c.toString(16).padStart(2, '0')}`;
+    } else if (ch === '\\') {
+      out += '\\\\';
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
