@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthenticationType, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
 import type { HostSettings } from './config.js';
 import type { Prompter } from './prompter.js';
@@ -55,7 +55,7 @@ async function loadIdentity(f: IdentityFile, s: HostSettings, prompter: Prompter
     if (f.explicit) prompter.warn(`Warning: Identity file ${f.path} not accessible: No such file or directory.`);
     return undefined;
   }
-  let parsed = utils.parseKey(data);
+  let parsed = ssh2.utils.parseKey(data);
   for (let attempt = 0; parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message); attempt++) {
     if (attempt >= 3 || s.batchMode || !prompter.interactive) {
       prompter.debug(`skipping encrypted key ${f.path}: no passphrase can be asked for`);
@@ -63,7 +63,7 @@ async function loadIdentity(f: IdentityFile, s: HostSettings, prompter: Prompter
     }
     const pass = await prompter.ask(`Enter passphrase for key '${f.path}': `, { secret: true });
     if (pass === '') return undefined;
-    parsed = utils.parseKey(data, pass);
+    parsed = ssh2.utils.parseKey(data, pass);
   }
   if (parsed instanceof Error) {
     prompter.debug(`skipping ${f.path}: ${parsed.message}`);

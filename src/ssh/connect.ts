@@ -4,7 +4,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import ssh2, { type Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { AuthError, ConnectionError, HostKeyError, UsageError } from '../errors.js';
 import { createAuthHandler } from './auth.js';
 import { resolveHost, type HostSettings, type SshCliOptions } from './config.js';
@@ -66,7 +66,7 @@ function forwardThrough(hop: Client, host: string, port: number): Promise<Duplex
 
 /** Handshake, verify the host key, authenticate. */
 async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions): Promise<Client> {
-  const client = new Client();
+  const client = new ssh2.Client();
   let hostKeyError: HostKeyError | undefined;
   let accepted: Buffer | undefined;
   const config: ConnectConfig = {
