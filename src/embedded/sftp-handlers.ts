@@ -51,6 +51,9 @@ export interface SftpHooks {
   statAttrs(path: string, attrs: Attributes): Attributes | Promise<Attributes>;
 }
 
+/** What SETSTAT/FSETSTAT need: a FileHandle, or the same three calls bound to a path. */
+type AttrTarget = Pick<FileHandle, 'truncate' | 'chmod' | 'utimes'>;
+
 type OpenHandle =
   | { kind: 'file'; vpath: string; fh: FileHandle }
   | { kind: 'dir'; vpath: string; real: string; names: string[]; pos: number };
@@ -165,7 +168,7 @@ export class SftpSession {
     this.register();
     // Client sent EOF/CLOSE: answer what is queued, then close our side too
     // (ssh2 does not send CHANNEL_CLOSE back for SFTP channels on its own).
-    // removed
+    sftp.on('end', () => void this.queue.then(() => sftp.end()));
     sftp.on('close', () => void this.cleanup());
     sftp.on('error', () => void this.cleanup());
   }
@@ -186,15 +189,19 @@ export class SftpSession {
       const f = this.file(h);
       await this.sendAttrs(id, f.vpath, await f.fh.stat());
     });
-    on('STAT', async (id, p: string) => this.sendAttrs(id, virtualPath(p), await fsp.stat(await this.resolve(p))));
-    on('LSTAT', async (id, p: string) => this.sendAttrs(id, virtualPath(p), await fsp.lstat(await this.resolve(p, false))));
-    on('FSETSTAT', async (id, h: Buffer, attrs: Partial<Attributes>) => this.setAttrs(id, this.file(h).fh, attrs));
+    on('STAT', async (id, p: string) => {
+      await this.sendAttrs(id, virtualPath(p), await fsp.stat(await this.resolve(p)));
+    });
+    on('LSTAT', async (id, p: string) => {
+      await this.sendAttrs(id, virtualPath(p), await fsp.lstat(await this.resolve(p, false)));
+    });
+    on('FSETSTAT', (id, h: Buffer, attrs: Partial<Attributes>) => this.setAttrs(id, this.file(h).fh, attrs));
     on('SETSTAT', async (id, p: string, attrs: Partial<Attributes>) => {
       const real = await this.resolve(p);
-      const target = {
-        truncate: (n: number) => fsp.truncate(real, n),
-        chmod: (m: number) => fsp.chmod(real, m),
-        utimes: (a: number, m: number) => fsp.utimes(real, a, m),
+      const target: AttrTarget = {
+        truncate: (n) => fsp.truncate(real, n),
+        chmod: (m) => fsp.chmod(real, m),
+        utimes: (a, m) => fsp.utimes(real, a, m),
       };
       await this.setAttrs(id, target, attrs);
     });
@@ -351,11 +358,7 @@ export class SftpSession {
   }
 
   /** Applies size, then mode, then times (so truncation cannot bump the mtime we set). */
-  private async setAttrs(
-    reqid: number,
-    target: { truncate(n: number): Promise<void>; chmod(m: number): Promise<void>; utimes(a: number, m: number): Promise<void> },
-    attrs: Partial<Attributes>,
-  ): Promise<void> {
+  private async setAttrs(reqid: number, target: AttrTarget, attrs: Partial<Attributes>): Promise<void> {
     if (typeof attrs.size === 'number') await target.truncate(attrs.size);
     if (typeof attrs.mode === 'number') await target.chmod(attrs.mode & 0o7777);
     if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') {
@@ -377,7 +380,8 @@ export class SftpSession {
     while (entries.length === 0 && dir.pos < dir.names.length) {
       const batch = dir.names.slice(dir.pos, dir.pos + READDIR_BATCH);
       dir.pos += batch.length;
-      const stats = await Promise.all(batch.map((n) => fsp.lstat(path.join(dir.real, n)).catch(() => undefined)));
+      const lstat = (name: string) => fsp.lstat(path.join(dir.real, name)).catch(() => undefined);
+      const stats = await Promise.all(batch.map(lstat));
       entries = batch.flatMap((filename, i) => {
         const st = stats[i];
         return st ? [{ filename, longname: longname(filename, st), attrs: toAttrs(st) }] : [];
