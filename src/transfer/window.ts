@@ -1,0 +1,147 @@
+/**
+ * How many bytes may be in flight, decided like TCP congestion control:
+ * slow start doubles the window every round trip while measured throughput
+ * keeps rising; once it stops rising the window grows by one chunk per round
+ * (additive increase) and halves on a stall, an error or a throughput drop
+ * (multiplicative decrease). Pure: time comes in as arguments.
+ */
+
+export type WindowPhase = 'slow-start' | 'avoidance';
+export type WindowReason = 'grow' | 'plateau' | 'additive' | 'stall' | 'error' | 'drop';
+
+export interface WindowDecision {
+  reason: WindowReason;
+  phase: WindowPhase;
+  /** Bytes allowed in flight after the decision. */
+  window: number;
+  /** Throughput of the round that led to it, bytes/s (0 for stall/error). */
+  throughput: number;
+}
+
+export interface WindowOptions {
+  /** Request size; the window moves in whole chunks. */
+  chunk: number;
+  /** Starting window, bytes. */
+  initial?: number;
+  /** Never below this (at least one chunk). */
+  min?: number;
+  /** Memory bound: never above this. */
+  max?: number;
+}
+
+/** A rise smaller than this is noise, not growth. */
+const RISE = 1.1;
+/** Rounds without a rise before slow start ends. */
+const PLATEAU_ROUNDS = 2;
+/** A round this far below the recent rate counts as a drop. */
+const DROP = 0.6;
+
+export class WindowController {
+  readonly chunk: number;
+  readonly min: number;
+  readonly max: number;
+  window: number;
+  phase: WindowPhase = 'slow-start';
+  private roundStart = -1;
+  private roundTarget = 0;
+  private roundBytes = 0;
+  private best = 0;
+  private bestWindow = 0;
+  private flatRounds = 0;
+  /** Smoothed throughput in avoidance, to tell a drop from noise. */
+  private smoothed = 0;
+
+  constructor(o: WindowOptions) {
+    this.chunk = Math.max(1, o.chunk);
+    this.min = Math.max(this.chunk, o.min ?? this.chunk);
+    this.max = Math.max(this.min, o.max ?? 64 * 1024 * 1024);
+    this.window = this.clamp(o.initial ?? 4 * this.chunk);
+  }
+
+  private clamp(w: number): number {
+    return Math.min(this.max, Math.max(this.min, Math.round(w / this.chunk) * this.chunk));
+  }
+
+  /**
+   * Bytes whose reply arrived at `now` (ms). A round ends when as many bytes
+   * as the window held at its start have been answered: about one RTT when
+   * the pipe is full. Returns a decision when the window changes.
+   */
+  onAck(bytes: number, now: number): WindowDecision | undefined {
+    if (this.roundStart < 0) {
+      // No clock yet (first reply, or after a back-off): this reply starts the round.
+      this.startRound(now);
+      return undefined;
+    }
+    this.roundBytes += bytes;
+    if (this.roundBytes < this.roundTarget) return undefined;
+    const secs = Math.max((now - this.roundStart) / 1000, 1e-6);
+    const tp = this.roundBytes / secs;
+    const decision = this.phase === 'slow-start' ? this.slowStart(tp) : this.avoid(tp);
+    this.startRound(now);
+    return decision;
+  }
+
+  /** The first requests went out at `now` (ms): the first round starts. */
+  start(now: number): void {
+    if (this.roundStart < 0) this.startRound(now);
+  }
+
+  private startRound(now: number) {
+    this.roundStart = now;
+    this.roundBytes = 0;
+    this.roundTarget = this.window;
+  }
+
+  private slowStart(tp: number): WindowDecision | undefined {
+    if (tp > this.best * RISE) {
+      this.best = tp;
+      this.bestWindow = this.window;
+      this.flatRounds = 0;
+      if (this.window >= this.max) return undefined;
+      this.window = this.clamp(this.window * 2);
+      return this.decide('grow', tp);
+    }
+    if (++this.flatRounds < PLATEAU_ROUNDS) return undefined;
+    // Doubling stopped paying: settle a little above the smallest window that reached the best rate.
+    this.phase = 'avoidance';
+    this.smoothed = tp;
+    this.window = this.clamp(Math.min(this.window, this.bestWindow * 1.5));
+    return this.decide('plateau', tp);
+  }
+
+  private avoid(tp: number): WindowDecision | undefined {
+    const prior = this.smoothed;
+    this.smoothed = prior === 0 ? tp : prior * 0.7 + tp * 0.3;
+    if (prior > 0 && tp < prior * DROP) {
+      this.window = this.clamp(this.window / 2);
+      this.smoothed = tp;
+      return this.decide('drop', tp);
+    }
+    if (this.window >= this.max) return undefined;
+    this.window = this.clamp(this.window + this.chunk);
+    return this.decide('additive', tp);
+  }
+
+  /** No reply for too long: the link is stalled. */
+  onStall(): WindowDecision {
+    return this.backOff('stall');
+  }
+
+  /** A request failed (or a connection dropped). */
+  onError(): WindowDecision {
+    return this.backOff('error');
+  }
+
+  private backOff(reason: 'stall' | 'error'): WindowDecision {
+    this.phase = 'avoidance';
+    this.window = this.clamp(this.window / 2);
+    this.roundStart = -1;
+    this.smoothed = 0;
+    return this.decide(reason, 0);
+  }
+
+  private decide(reason: WindowReason, throughput: number): WindowDecision {
+    return { reason, phase: this.phase, window: this.window, throughput: Math.round(throughput) };
+  }
+}
