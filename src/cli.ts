@@ -65,6 +65,8 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .addOption(new Option('-4').hideHelp())
     .addOption(new Option('-6').hideHelp())
     .option('--json', 'write NDJSON events to stdout for scripts')
+    .option('--connections <n>', 'SSH connections per host (default: auto)', intArg('connections', 1, 16))
+    .option('--no-resume', 'ignore partial files of an interrupted run and start over')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (operands: string[], opts: Record<string, unknown>) => {
       const { runCp } = await import('./commands/cp.js');
@@ -83,7 +85,43 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
         verbose: opts.v as number,
         batch: Boolean(opts.B),
         json: Boolean(opts.json),
+        connections: opts.connections as number | undefined,
+        resume: opts.resume !== false,
         signal: run.signal,
+      });
+    });
+
+  program
+    .command('keygen')
+    .summary('create an SSH key pair, or inspect one, like ssh-keygen')
+    .description('Create an SSH key pair in OpenSSH format (default ed25519, in ~/.ssh/id_<type>), ' +
+      'or with -l / -y / -p show the fingerprint, print the public key or change the passphrase ' +
+      'of the key in -f FILE. -N and -P put secrets on the command line: prefer the prompt.')
+    .addOption(new Option('-t <type>', 'key type').choices(['ed25519', 'ecdsa', 'rsa']))
+    .option('-b <bits>', 'rsa: 2048-16384 (default 3072); ecdsa: 256, 384 or 521', intArg('bits', 1, 65536))
+    .option('-C <comment>', 'comment (default user@host)')
+    .option('-N <new_passphrase>', 'new passphrase, "" for none (asked on a terminal if omitted)')
+    .option('-P <old_passphrase>', 'current passphrase, for -y and -p')
+    .option('-f <file>', 'key file')
+    .option('-q', 'quiet')
+    .option('--force', 'replace an existing key pair')
+    .option('-l', 'show the fingerprint of the key(s) in -f')
+    .option('-E <hash>', 'fingerprint hash: sha256 or md5', (v: string) => {
+      if (!/^(sha256|md5)$/i.test(v)) throw new InvalidArgumentError('must be sha256 or md5');
+      return v.toLowerCase();
+    }, 'sha256')
+    .option('-v', 'with -l: also show the randomart')
+    .option('-y', 'print the public key of the private key in -f')
+    .option('-p', 'change the passphrase of the private key in -f')
+    .addHelpText('after', '\nExit codes:\n  0    success\n  1    key file exists (without --force), unreadable, unwritable or wrong passphrase\n  2    usage error')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runKeygen } = await import('./commands/keygen.js');
+      process.exitCode = await runKeygen({
+        type: opts.t as string | undefined, bits: opts.b as number | undefined, comment: opts.C as string | undefined,
+        newPassphrase: opts.N as string | undefined, oldPassphrase: opts.P as string | undefined,
+        file: opts.f as string | undefined, quiet: Boolean(opts.q), force: Boolean(opts.force),
+        fingerprint: Boolean(opts.l), hash: opts.E as 'sha256' | 'md5', visual: Boolean(opts.v),
+        printPublic: Boolean(opts.y), changePassphrase: Boolean(opts.p),
       });
     });
 

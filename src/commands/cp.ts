@@ -1,12 +1,14 @@
 /** `ferry cp`: scp's arguments, every byte over SFTP. */
 import { ExitCode, UsageError } from '../errors.js';
 import type { SshCliOptions } from '../ssh/config.js';
+import { homedir } from 'node:os';
+import { DirJournalStore } from '../transfer/journal.js';
 import { RateLimiter } from '../transfer/rate-limit.js';
 import { Transfer } from '../transfer/transfer.js';
 import { planCopy } from './cp-plan.js';
 import { Endpoints } from './endpoints.js';
 import { parseLocation } from './location.js';
-import { attachErrorPrinter, attachJson, attachTtyProgress, type Reporter } from './reporters.js';
+import { attachDebug, attachErrorPrinter, attachJson, attachTtyProgress, type Reporter } from './reporters.js';
 import { createTtyPrompter } from './tty-prompter.js';
 
 export interface CpOptions {
@@ -25,7 +27,17 @@ export interface CpOptions {
   verbose: number;
   batch: boolean;
   json: boolean;
+  /** SSH connections per host; undefined = auto. */
+  connections?: number;
+  resume: boolean;
   signal: AbortSignal;
+}
+
+/** Local state (journals of partial files): $FERRY_STATE_DIR, else XDG's state dir. */
+export function stateDir(): string {
+  if (process.env.FERRY_STATE_DIR) return process.env.FERRY_STATE_DIR;
+  const base = process.env.XDG_STATE_HOME || `${homedir()}/.local/state`;
+  return `${base}/ferry`;
 }
 
 export async function runCp(operands: string[], o: CpOptions): Promise<number> {
@@ -40,15 +52,19 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   };
   const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
   const prompter = createTtyPrompter({ verbose: o.verbose, batch });
-  const endpoints = new Endpoints(cli, prompter, o.verbose >= 3);
+  const endpoints = new Endpoints({ cli, prompter, trace: o.verbose >= 3, connections: o.connections });
   const transfer = new Transfer({
     recursive: o.recursive,
     preserve: o.preserve,
     signal: o.signal,
+    maxLanes: o.connections !== undefined ? Math.max(8, o.connections) : undefined,
+    journals: new DirJournalStore(`${stateDir()}/partials`),
+    resume: o.resume,
     limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
   });
 
   const reporters: Reporter[] = [];
+  if (o.verbose > 0) reporters.push(attachDebug(transfer));
   if (o.json) reporters.push(attachJson(transfer, 'cp'));
   else if (!o.quiet && process.stderr.isTTY) reporters.push(attachTtyProgress(transfer));
   else reporters.push(attachErrorPrinter(transfer));

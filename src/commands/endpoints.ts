@@ -1,6 +1,8 @@
 /**
- * Opens the endpoint for each operand: the local disk, or an SFTP session on
- * a connection shared by every operand naming the same user, host and port.
+ * Opens the endpoint for each operand: the local disk, or SFTP sessions to a
+ * host shared by every operand naming the same user, host and port. Extra
+ * lanes for the engine are further SFTP channels on the first connection,
+ * then (when login needs no typed secret) further connections.
  */
 import type { SshCliOptions } from '../ssh/config.js';
 import { connectSsh, type SshConnection } from '../ssh/connect.js';
@@ -10,45 +12,100 @@ import { LocalEndpoint } from '../transfer/local.js';
 import { SftpEndpoint } from '../transfer/sftp.js';
 import { hostKey, type Location } from './location.js';
 
+/** sshd's default MaxSessions is 10; stay well inside it. */
+const CHANNELS_PER_CONNECTION = 4;
+
+export interface EndpointsOptions {
+  cli: SshCliOptions;
+  prompter: Prompter;
+  trace?: boolean;
+  /** Force this many SSH connections per host; undefined = auto. */
+  connections?: number;
+}
+
+type RemoteLoc = Extract<Location, { kind: 'remote' }>;
+
+/** All sessions to one host: connections, and the channels opened on each. */
+class RemoteHost {
+  private readonly conns: { conn: SshConnection; channels: number }[] = [];
+  private readonly lanes: SftpEndpoint[] = [];
+  private next = 0;
+
+  constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
+
+  private connect(): Promise<SshConnection> {
+    return connectSsh({
+      alias: this.loc.host,
+      user: this.loc.user,
+      cli: { ...this.o.cli, port: this.loc.port ?? this.o.cli.port },
+      prompter: this.o.prompter,
+      traceProtocol: this.o.trace,
+    });
+  }
+
+  async open(): Promise<SftpEndpoint> {
+    const conn = await this.connect();
+    this.conns.push({ conn, channels: 0 });
+    // A forced connection count opens them all now, so lanes can spread over them.
+    for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push({ conn: await this.connect(), channels: 0 });
+    return this.session(this.conns[0]);
+  }
+
+  private async session(slot: { conn: SshConnection; channels: number }): Promise<SftpEndpoint> {
+    slot.channels++;
+    try {
+      const ep = new SftpEndpoint(await slot.conn.openSftp(), { label: slot.conn.settings.hostName, openLane: () => this.openLane() });
+      this.lanes.push(ep);
+      return ep;
+    } catch (err) {
+      slot.channels--;
+      throw err;
+    }
+  }
+
+  private async openLane(): Promise<SftpEndpoint> {
+    if (this.o.connections !== undefined) {
+      // Forced: round-robin over the connections opened up front.
+      return this.session(this.conns[this.next++ % this.conns.length]);
+    }
+    const free = this.conns.find((c) => c.channels < CHANNELS_PER_CONNECTION);
+    if (free) return this.session(free);
+    // Another connection only when it needs no password typed again.
+    if (!this.conns[0].conn.keyAuth) throw new Error('no more lanes without asking for credentials again');
+    const slot = { conn: await this.connect(), channels: 0 };
+    this.conns.push(slot);
+    return this.session(slot);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.lanes.map((l) => l.end()));
+    for (const c of this.conns) c.conn.end();
+  }
+}
+
 export class Endpoints {
   private readonly local = new LocalEndpoint();
-  private readonly remotes = new Map<string, Promise<{ conn: SshConnection; ep: SftpEndpoint }>>();
+  private readonly remotes = new Map<string, { host: RemoteHost; ep: Promise<SftpEndpoint> }>();
 
-  constructor(private readonly cli: SshCliOptions, private readonly prompter: Prompter, private readonly trace = false) {}
+  constructor(private readonly o: EndpointsOptions) {}
 
   async get(loc: Location): Promise<Endpoint> {
     if (loc.kind === 'local') return this.local;
     const key = hostKey(loc);
-    let p = this.remotes.get(key);
-    if (!p) {
-      p = (async () => {
-        const conn = await connectSsh({
-          alias: loc.host,
-          user: loc.user,
-          cli: { ...this.cli, port: loc.port ?? this.cli.port },
-          prompter: this.prompter,
-          traceProtocol: this.trace,
-        });
-        try {
-          return { conn, ep: new SftpEndpoint(await conn.openSftp(), { label: conn.settings.hostName }) };
-        } catch (err) {
-          conn.end();
-          throw err;
-        }
-      })();
-      this.remotes.set(key, p);
+    let r = this.remotes.get(key);
+    if (!r) {
+      const host = new RemoteHost(loc, this.o);
+      r = { host, ep: host.open() };
+      this.remotes.set(key, r);
     }
-    return (await p).ep;
+    return r.ep;
   }
 
   async closeAll(): Promise<void> {
-    const all = await Promise.allSettled(this.remotes.values());
-    for (const r of all) {
-      if (r.status === 'fulfilled') {
-        await r.value.ep.end();
-        r.value.conn.end();
-      }
-    }
+    await Promise.allSettled([...this.remotes.values()].map(async (r) => {
+      await r.ep.catch(() => undefined);
+      await r.host.close();
+    }));
     this.remotes.clear();
   }
 }

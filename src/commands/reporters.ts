@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
 import type { FileEvent, Transfer } from '../transfer/transfer.js';
+import type { WindowDecision } from '../transfer/window.js';
 import { escapeForTerminal } from '../util/escape.js';
 
 export interface Reporter {
@@ -108,19 +109,55 @@ export function attachErrorPrinter(t: Transfer): Reporter {
   return { finish: () => t.off('file-error', onError) };
 }
 
+function formatRate(bytesPerSec: number): string {
+  return `${formatBytes(bytesPerSec)}/s`;
+}
+
+/** -v: the engine's decisions (window, lanes, resume) on stderr. */
+export function attachDebug(t: Transfer): Reporter {
+  const w = (s: string) => process.stderr.write(`debug1: ${s}\n`);
+  const onWindow = (d: WindowDecision) =>
+    w(`window ${d.reason}: ${formatBytes(d.window)} in flight (${d.phase}, last round ${formatRate(d.throughput)})`);
+  const onLanes = (l: { label: string; lanes: number }) => w(`lanes: ${l.lanes} SFTP sessions to ${escapeForTerminal(l.label)}`);
+  const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
+    w(r.restarted !== undefined
+      ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
+      : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
+  t.on('window', onWindow);
+  t.on('lanes', onLanes);
+  t.on('file-resume', onResume);
+  return {
+    finish() {
+      t.off('window', onWindow);
+      t.off('lanes', onLanes);
+      t.off('file-resume', onResume);
+    },
+  };
+}
+
 /** One JSON object per line on stdout: start, file, error, summary. */
 export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStream = process.stdout): Reporter {
   const emit = (obj: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
   emit({ event: 'start', command });
-  const onDone = (ev: FileEvent & { bytes: number; ms: number }) =>
-    emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: 0, duration: ev.ms / 1000 });
+  const onDone = (ev: FileEvent & { bytes: number; ms: number; resumedFrom: number }) =>
+    emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: ev.resumedFrom, duration: ev.ms / 1000 });
   const onError = ({ path, error }: { path: string; error: FerryError }) => emit({ event: 'error', path, message: error.message, hint: error.hint });
+  const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
+  const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
+  const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
+    emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   t.on('file-done', onDone);
   t.on('file-error', onError);
+  t.on('window', onWindow);
+  t.on('lanes', onLanes);
+  t.on('file-resume', onResume);
   return {
     finish() {
       t.off('file-done', onDone);
       t.off('file-error', onError);
+      t.off('window', onWindow);
+      t.off('lanes', onLanes);
+      t.off('file-resume', onResume);
       const elapsed = (Date.now() - t.stats.startedAt) / 1000;
       emit({
         event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, bytes: t.stats.bytesDone,

@@ -72,8 +72,13 @@ async function loadIdentity(f: IdentityFile, s: HostSettings, prompter: Prompter
   return Array.isArray(parsed) ? parsed[0] : parsed;
 }
 
+export interface AuthState {
+  /** The method last offered: the one that succeeded once the connection is ready. */
+  lastMethod?: AnyAuthMethod['type'];
+}
+
 /** The authHandler ssh2 calls for each next method to try. */
-export function createAuthHandler(s: HostSettings, prompter: Prompter): AuthHandlerMiddleware {
+export function createAuthHandler(s: HostSettings, prompter: Prompter, state: AuthState = {}): AuthHandlerMiddleware {
   const canAsk = () => prompter.interactive && !s.batchMode;
   const steps: (() => Promise<AnyAuthMethod | undefined>)[] = [];
   const agent = agentSocket(s);
@@ -119,6 +124,7 @@ export function createAuthHandler(s: HostSettings, prompter: Prompter): AuthHand
         const m = await steps[next++]();
         if (!m) continue;
         if (methodsLeft && !methodsLeft.includes(methodOf(m))) continue;
+        state.lastMethod = m.type;
         return m;
       }
       return false as const;

@@ -6,13 +6,15 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2, { type Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { AuthError, ConnectionError, HostKeyError, UsageError } from '../errors.js';
-import { createAuthHandler } from './auth.js';
+import { createAuthHandler, type AuthState } from './auth.js';
 import { resolveHost, type HostSettings, type SshCliOptions } from './config.js';
 import { verifyHostKey } from './host-verify.js';
 import type { Prompter } from './prompter.js';
 
 export interface SshConnection {
   readonly settings: HostSettings;
+  /** True when login needed no typed secret, so more connections can be opened silently. */
+  readonly keyAuth: boolean;
   readonly client: Client;
   openSftp(): Promise<SFTPWrapper>;
   end(): void;
@@ -65,7 +67,7 @@ function forwardThrough(hop: Client, host: string, port: number): Promise<Duplex
 }
 
 /** Handshake, verify the host key, authenticate. */
-async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions): Promise<Client> {
+async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth: AuthState = {}): Promise<Client> {
   const client = new ssh2.Client();
   let hostKeyError: HostKeyError | undefined;
   let accepted: Buffer | undefined;
@@ -75,7 +77,7 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions): Prom
     readyTimeout: (s.connectTimeout ?? 30) * 1000,
     keepaliveInterval: s.serverAliveInterval * 1000,
     keepaliveCountMax: s.serverAliveCountMax,
-    authHandler: createAuthHandler(s, o.prompter),
+    authHandler: createAuthHandler(s, o.prompter, auth),
     // Called on the first key exchange and on every rekey.
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
       if (accepted) {
@@ -147,8 +149,9 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
     sock = await tcpConnect(s.hostName, s.port, s.connectTimeout);
   }
   let client: Client;
+  const auth: AuthState = {};
   try {
-    client = await handshake(s, sock, o);
+    client = await handshake(s, sock, o, auth);
   } catch (err) {
     for (const h of hops) h.end();
     throw err;
@@ -157,6 +160,7 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
 
   return {
     settings: s,
+    keyAuth: auth.lastMethod === 'agent' || auth.lastMethod === 'publickey',
     client,
     openSftp: () =>
       new Promise((resolve, reject) => {

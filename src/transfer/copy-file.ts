@@ -1,100 +1,277 @@
 /**
- * Copy one regular file between two endpoints with many requests in flight.
- * Data goes to a hidden partial name and is renamed into place only when every
- * byte is written, so nothing incomplete ever appears under the final name.
+ * Copy one regular file between two endpoints. Chunks are requested as the
+ * run's window allows, spread over the lanes of each side; data goes to a
+ * hidden partial name that is renamed into place only when every byte is
+ * there, so nothing incomplete ever appears under the final name. With a
+ * journal, progress is checkpointed (partial synced first) so an interrupted
+ * copy resumes where it stopped.
  */
+import { createHash } from 'node:crypto';
 import { FileError, InterruptedError, renameFileError } from '../errors.js';
+import type { BufferPool, InflightBudget } from './budget.js';
 import type { Endpoint, FileHandle } from './endpoint.js';
+import { isNotFound } from './endpoint.js';
+import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
+import type { Lane, LanePool } from './lanes.js';
 import { partialName } from './names.js';
+import { RangeSet } from './ranges.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CopyFileOptions {
-  src: Endpoint;
+  src: LanePool;
   srcPath: string;
   /** Bytes to copy: the size stat reported when the file was chosen. */
   size: number;
-  dst: Endpoint;
+  srcMtime: number;
+  dst: LanePool;
   dstPath: string;
   /** Mode the new file is created with (the receiver's umask still applies). */
   createMode: number;
   /** With -p: exact mode and times to set before the rename. */
   preserve?: { mode: number; atime: number; mtime: number };
-  chunkSize: number;
-  /** Requests kept outstanding at once; memory is chunkSize x this. */
-  maxInflight: number;
+  chunk: number;
+  budget: InflightBudget;
+  buffers: BufferPool;
   limiter?: RateLimiter;
   signal?: AbortSignal;
+  /** Where partial-file journals live; absent = no resume for this run. */
+  journals?: JournalStore;
+  /** false: drop any journal from an earlier run and start over. */
+  resume?: boolean;
+  /** Ranges already copied earlier in this run (kept across reconnects). */
+  progress?: RangeSet;
   onBytes?: (n: number) => void;
+  /** Resumed from a partial (bytes already there) or restarted, and why. */
+  onResume?: (info: { resumedFrom: number } | { restarted: string }) => void;
 }
+
+/** Checkpoint the journal after this many bytes or milliseconds, whichever first. */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+const CHECKPOINT_MS = 2000;
 
 export async function copyFile(o: CopyFileOptions): Promise<void> {
   const tmp = partialName(o.dstPath);
   try {
-    await copyViaPartial(o, tmp);
+    await new FileCopy(o, tmp).run();
   } catch (err) {
     // The user named the final path; errors about our partial file should too.
     throw renameFileError(err, tmp, o.dstPath);
   }
 }
 
-async function copyViaPartial(o: CopyFileOptions, tmp: string): Promise<void> {
-  const input = await o.src.openRead(o.srcPath);
-  let output: FileHandle | undefined;
-  try {
-    output = await o.dst.openWrite(tmp, { mode: o.createMode & 0o777, truncate: true });
-    await pump(o, input, output);
-  } catch (err) {
-    await Promise.allSettled([o.src.close(input), output && o.dst.close(output)]);
-    throw err;
-  }
-  await o.src.close(input);
-  // A remote server may report a failed write only at close: it must count.
-  await o.dst.close(output);
-  if (o.preserve) {
-    await o.dst.setstat(tmp, { mode: o.preserve.mode, atime: o.preserve.atime, mtime: o.preserve.mtime });
-  }
-  await o.dst.rename(tmp, o.dstPath);
-}
+class FileCopy {
+  private readonly done: RangeSet;
+  private readonly srcHandles = new Map<Endpoint, Promise<FileHandle>>();
+  private readonly dstHandles = new Map<Endpoint, Promise<FileHandle>>();
+  private readonly key: string;
+  private readonly source: SourceIdentity;
+  private failure: unknown;
+  private sinceCheckpoint = 0;
+  private lastCheckpoint = performance.now();
+  private checkpointing?: Promise<void>;
+  /** Small files stay on one lane pair: one open per side, not one per lane. */
+  private pinned?: { src: Lane; dst: Lane };
 
-async function pump(o: CopyFileOptions, input: FileHandle, output: FileHandle): Promise<void> {
-  const chunk = Math.max(1, o.chunkSize);
-  let next = 0;
-  let failure: unknown;
+  constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
+    this.done = o.progress ?? new RangeSet();
+    this.key = journalKey(o.dst.root.label, o.dstPath);
+    this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
+  }
 
-  const worker = async () => {
-    // One buffer per outstanding request, reused: memory is bounded by the window.
-    const buf = Buffer.allocUnsafe(chunk);
-    while (failure === undefined && next < o.size) {
-      if (o.signal?.aborted) throw new InterruptedError('interrupted');
-      const pos = next;
-      const len = Math.min(chunk, o.size - pos);
-      next += len;
+  async run(): Promise<void> {
+    const truncate = !(await this.resumePoint());
+    // Open the first pair up front so a missing source or unwritable target fails fast.
+    const dst0 = this.o.dst.lanes[0].ep;
+    this.dstHandles.set(dst0, dst0.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate }));
+    const src0 = this.o.src.lanes[0].ep;
+    this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
+    try {
+      await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
+      if (this.o.size <= 4 * this.o.chunk) this.pinned = { src: this.o.src.lanes[0], dst: this.o.dst.lanes[0] };
+      await this.pump();
+    } catch (err) {
+      await this.checkpoint().catch(() => undefined);
+      await this.closeAll(false);
+      throw err;
+    }
+    await this.closeAll(true);
+    await this.verifySize();
+    const dst = this.o.dst.root;
+    if (this.o.preserve) {
+      await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
+    }
+    await dst.rename(this.tmp, this.o.dstPath);
+    await this.o.journals?.remove(this.key).catch(() => undefined);
+  }
+
+  /**
+   * Decide whether the partial from an interrupted run can be trusted: same
+   * source, journal consistent with the file, and the last recorded chunk
+   * equal on both sides. Returns true when resuming.
+   */
+  private async resumePoint(): Promise<boolean> {
+    if (this.done.size > 0) return true; // Retrying within this run.
+    const j = await this.o.journals?.load(this.key);
+    if (!j) return false;
+    if (this.o.resume === false) {
+      await this.o.journals!.remove(this.key);
+      return false;
+    }
+    const why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await this.checkPartial(j));
+    if (why) {
+      this.o.onResume?.({ restarted: why });
+      await this.o.journals!.remove(this.key);
+      return false;
+    }
+    for (const [s, e] of j.done) this.done.add(s, e);
+    this.o.onResume?.({ resumedFrom: this.done.size });
+    return this.done.size > 0;
+  }
+
+  private async checkPartial(j: PartialJournal): Promise<string | null> {
+    if (j.done.length === 0) return 'nothing was recorded as copied';
+    const dst = this.o.dst.root;
+    const src = this.o.src.root;
+    let size: number;
+    try {
+      size = (await dst.stat(this.tmp)).size;
+    } catch (err) {
+      if (isNotFound(err)) return 'the partial file is gone';
+      throw err;
+    }
+    const end = j.done[j.done.length - 1][1];
+    if (size < end) return `the partial file is shorter (${size}) than recorded (${end})`;
+    const start = Math.max(j.done[j.done.length - 1][0], end - j.chunk);
+    const [a, b] = await Promise.all([hashRange(src, this.o.srcPath, start, end), hashRange(dst, this.tmp, start, end)]);
+    return a === b ? null : 'the partial file does not match the source';
+  }
+
+  private handle(map: Map<Endpoint, Promise<FileHandle>>, lane: Lane, open: () => Promise<FileHandle>): Promise<FileHandle> {
+    let h = map.get(lane.ep);
+    if (!h) {
+      h = open();
+      map.set(lane.ep, h);
+    }
+    return h;
+  }
+
+  private async pump(): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    const { chunk, budget } = this.o;
+    outer: for (const [start, end] of this.done.missing(this.o.size)) {
+      for (let pos = start; pos < end; pos += chunk) {
+        if (this.failure !== undefined) break outer;
+        if (this.o.signal?.aborted) {
+          this.failure = new InterruptedError('interrupted');
+          break outer;
+        }
+        const len = Math.min(chunk, end - pos);
+        await budget.acquire(len);
+        if (this.failure !== undefined) {
+          budget.release(len, false);
+          break outer;
+        }
+        const p: Promise<void> = this.copyChunk(pos, len).then(
+          () => budget.release(len, true),
+          (err) => {
+            this.failure ??= err;
+            budget.release(len, false);
+          },
+        ).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+    }
+    await Promise.all(inflight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async copyChunk(pos: number, len: number): Promise<void> {
+    const srcLane = this.pinned?.src ?? this.o.src.pick();
+    const dstLane = this.pinned?.dst ?? this.o.dst.pick();
+    srcLane.inflight++;
+    dstLane.inflight++;
+    const buf = this.o.buffers.get();
+    try {
+      const input = await this.handle(this.srcHandles, srcLane, () => srcLane.ep.openRead(this.o.srcPath));
       let got = 0;
       // A server may answer with fewer bytes than asked: ask again for the rest.
       while (got < len) {
-        const n = await o.src.read(input, buf, got, len - got, pos + got);
+        const n = await srcLane.ep.read(input, buf, got, len - got, pos + got);
         if (n === 0) {
-          throw new FileError('read', o.src.side, o.srcPath, `unexpected end of file at ${pos + got} of ${o.size}`, {
-            hint: 'the file shrank while it was being copied',
+          throw new FileError('read', srcLane.ep.side, this.o.srcPath, `unexpected end of file at ${pos + got} of ${this.o.size}`, {
+            hint: 'the file shrank while it was being copied; run again to copy it as it is now',
           });
         }
         got += n;
       }
-      if (o.limiter) await o.limiter.take(len);
-      await o.dst.write(output, buf, 0, len, pos);
-      o.onBytes?.(len);
+      if (this.o.limiter) await this.o.limiter.take(len);
+      // Never truncate from a second lane: the first open already decided that.
+      const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
+      await dstLane.ep.write(output, buf, 0, len, pos);
+    } finally {
+      this.o.buffers.put(buf);
+      srcLane.inflight--;
+      dstLane.inflight--;
     }
-  };
+    this.done.add(pos, pos + len);
+    this.o.onBytes?.(len);
+    this.sinceCheckpoint += len;
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
+      this.checkpointing ??= this.checkpoint().finally(() => (this.checkpointing = undefined));
+    }
+  }
 
-  const count = Math.max(1, Math.min(o.maxInflight, Math.ceil(o.size / chunk)));
-  const results = await Promise.allSettled(
-    Array.from({ length: count }, () =>
-      worker().catch((err) => {
-        failure ??= err;
-        throw err;
-      }),
-    ),
-  );
-  if (failure !== undefined) throw failure;
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  /** Sync what is written, then record it: the journal never runs ahead of the disk. */
+  private async checkpoint(): Promise<void> {
+    const journals = this.o.journals;
+    if (!journals || this.done.size === 0) return;
+    await this.checkpointing;
+    this.sinceCheckpoint = 0;
+    this.lastCheckpoint = performance.now();
+    const snapshot = this.done.toJSON();
+    for (const [ep, h] of this.dstHandles) {
+      const handle = await h.catch(() => undefined);
+      if (handle && ep.fsync) await ep.fsync(handle).catch(() => undefined);
+    }
+    await journals.save(this.key, {
+      version: 1,
+      source: this.source,
+      dest: { label: this.o.dst.root.label, path: this.o.dstPath, partial: this.tmp },
+      chunk: this.o.chunk,
+      done: snapshot,
+    });
+  }
+
+  private async closeAll(strict: boolean): Promise<void> {
+    await this.checkpointing?.catch(() => undefined);
+    const closes: Promise<void>[] = [];
+    for (const [ep, h] of this.srcHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
+    // A remote server may report a failed write only at close: on success it must count.
+    for (const [ep, h] of this.dstHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
+    const results = await Promise.allSettled(closes);
+    if (strict) for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  private async verifySize(): Promise<void> {
+    const st = await this.o.dst.root.stat(this.tmp);
+    if (st.size !== this.o.size) {
+      throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${this.o.size}`);
+    }
+  }
+}
+
+async function hashRange(ep: Endpoint, path: string, start: number, end: number): Promise<string> {
+  const h = await ep.openRead(path);
+  try {
+    const buf = Buffer.allocUnsafe(end - start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = await ep.read(h, buf, got, Math.min(buf.length - got, ep.limits.maxRead), start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return createHash('sha256').update(buf.subarray(0, got)).digest('hex') + `:${got}`;
+  } finally {
+    await ep.close(h).catch(() => undefined);
+  }
 }

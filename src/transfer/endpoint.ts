@@ -67,6 +67,15 @@ export interface Endpoint {
   write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void>;
   close(h: FileHandle): Promise<void>;
 
+  /** Flush written data to stable storage, where the endpoint can. */
+  fsync?(h: FileHandle): Promise<void>;
+
+  /**
+   * Another independent session to the same place, so requests can be spread
+   * past one channel's window. Absent when the endpoint has only one.
+   */
+  openLane?(): Promise<Endpoint>;
+
   /** Release the session (not the shared connection). */
   end(): Promise<void>;
 }

@@ -103,5 +103,8 @@ export class LocalEndpoint implements Endpoint {
   async close(h: FileHandle) {
     try { await (h as LocalHandle).fh.close(); } catch (e) { throw fail('close', h.path, e); }
   }
+  async fsync(h: FileHandle) {
+    try { await (h as LocalHandle).fh.sync(); } catch (e) { throw fail('sync', h.path, e); }
+  }
   async end() {}
 }

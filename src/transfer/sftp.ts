@@ -25,6 +25,8 @@ function toAttrs(st: Stats): FileAttrs {
 export interface SftpEndpointOptions {
   /** Host name for messages. */
   label: string;
+  /** Opens another SFTP session to the same server (the caller decides on which connection). */
+  openLane?: () => Promise<SftpEndpoint>;
 }
 
 export class SftpEndpoint implements Endpoint {
@@ -32,10 +34,12 @@ export class SftpEndpoint implements Endpoint {
   readonly label: string;
   readonly limits: { maxRead: number; maxWrite: number };
   private readonly sftp: SFTPWrapper;
+  openLane?: () => Promise<SftpEndpoint>;
 
   constructor(sftp: SFTPWrapper, opts: SftpEndpointOptions) {
     this.sftp = sftp;
     this.label = opts.label;
+    if (opts.openLane) this.openLane = opts.openLane;
     // ssh2 has already asked limits@openssh.com when the server offers it.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
     this.limits = { maxRead: s._maxReadLen ?? 32 * 1024, maxWrite: s._maxWriteLen ?? 32 * 1024 };
@@ -79,8 +83,7 @@ export class SftpEndpoint implements Endpoint {
   }
   async rename(from: string, to: string) {
     // Plain SFTP v3 RENAME refuses an existing target; OpenSSH's extension replaces it atomically.
-    const exts = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
-    if (exts['posix-rename@openssh.com']) {
+    if (this.hasExtension('posix-rename@openssh.com')) {
       return this.call<void>('rename', from, (cb) => this.sftp.ext_openssh_rename(from, to, cb));
     }
     try {
@@ -124,6 +127,14 @@ export class SftpEndpoint implements Endpoint {
   }
   close(h: FileHandle) {
     return this.call<void>('close', h.path, (cb) => this.sftp.close((h as SftpHandle).raw, cb));
+  }
+  async fsync(h: FileHandle) {
+    if (!this.hasExtension('fsync@openssh.com')) return;
+    await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync((h as SftpHandle).raw, cb));
+  }
+  private hasExtension(name: string): boolean {
+    const exts = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+    return exts[name] !== undefined;
   }
   async end() {
     this.sftp.end();

@@ -6,8 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { FerryError, FileError, InterruptedError, isFatal } from '../errors.js';
+import { BufferPool, InflightBudget } from './budget.js';
 import { copyFile } from './copy-file.js';
 import type { Endpoint, FileAttrs } from './endpoint.js';
+import type { JournalStore } from './journal.js';
+import { LanePool } from './lanes.js';
 import { createLimit } from './limit.js';
 import { joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -25,13 +28,25 @@ export interface TransferOptions {
   preserve?: boolean;
   /** Bytes per request; capped by both endpoints' limits. */
   chunkSize?: number;
-  /** Requests in flight per file. */
-  maxInflight?: number;
+  /** Window bounds in bytes (memory is bounded by the maximum). */
+  initialWindow?: number;
+  maxWindow?: number;
+  /** Parallel sessions per remote side; 1 disables lanes. */
+  maxLanes?: number;
   /** Files copied at once, so small files do not wait one round trip each. */
   fileConcurrency?: number;
   limiter?: RateLimiter;
   signal?: AbortSignal;
+  /** Journals for resumable partial files; absent = every copy starts over. */
+  journals?: JournalStore;
+  /** false: ignore journals of interrupted runs and start every file over (--no-resume). */
+  resume?: boolean;
 }
+
+/** Bytes one lane (SSH channel) can usefully keep in flight: its 2 MiB window, less slack. */
+const LANE_CAPACITY = 1536 * 1024;
+/** Files smaller than this get no journal: restarting them costs less than journaling. */
+const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 
 export interface FileEvent {
   src: string;
@@ -59,19 +74,55 @@ export class Transfer extends EventEmitter {
   private readonly opts: TransferOptions;
   private readonly limitFiles: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly abort = new AbortController();
+  private readonly pools = new Map<Endpoint, LanePool>();
+  private budget?: InflightBudget;
+  private buffers?: BufferPool;
 
   constructor(opts: TransferOptions = {}) {
     super();
     this.opts = opts;
-    this.limitFiles = createLimit(opts.fileConcurrency ?? 4);
+    this.limitFiles = createLimit(opts.fileConcurrency ?? 32);
     opts.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
   /** Resolves when every job is done; rejects only on a fatal error. */
   async run(jobs: CopyJob[]): Promise<void> {
     this.checkAbort();
-    const results = await Promise.allSettled(jobs.map((job) => this.guard(job.srcPath, () => this.copyItem(job, 0))));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    try {
+      const results = await Promise.allSettled(jobs.map((job) => this.guard(job.srcPath, () => this.copyItem(job, 0))));
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      this.budget?.dispose();
+      await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
+    }
+  }
+
+  private pool(ep: Endpoint): LanePool {
+    let p = this.pools.get(ep);
+    if (!p) {
+      p = new LanePool(ep, this.opts.maxLanes ?? 8);
+      this.pools.set(ep, p);
+    }
+    return p;
+  }
+
+  /** One window for the whole run, created with the first file's chunk size. */
+  private ensureBudget(chunk: number): { budget: InflightBudget; buffers: BufferPool } {
+    if (!this.budget || !this.buffers) {
+      this.buffers = new BufferPool(chunk);
+      this.budget = new InflightBudget({
+        chunk,
+        initial: this.opts.initialWindow ?? 4 * chunk,
+        max: this.opts.maxWindow ?? 48 * 1024 * 1024,
+        onDecision: (d) => {
+          this.emit('window', d);
+          // More bytes in flight than the open lanes can carry: open more.
+          const want = Math.ceil(d.window / LANE_CAPACITY);
+          for (const p of this.pools.values()) p.grow(want, (lanes) => this.emit('lanes', { label: p.root.label, lanes }));
+        },
+      });
+    }
+    return { budget: this.budget, buffers: this.buffers };
   }
 
   private checkAbort() {
@@ -160,33 +211,48 @@ export class Transfer extends EventEmitter {
     this.active.set(ev, live);
     this.emit('file-start', ev);
     let sent = 0;
+    let resumedFrom = 0;
+    const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
+    const { budget, buffers } = this.ensureBudget(chunk);
     try {
       await copyFile({
-        src: job.src,
+        src: this.pool(job.src),
         srcPath: job.srcPath,
         size: attrs.size,
-        dst: job.dst,
+        srcMtime: attrs.mtime,
+        dst: this.pool(job.dst),
         dstPath: job.dstPath,
         createMode: attrs.mode,
         preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,
-        chunkSize: Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite),
-        maxInflight: this.opts.maxInflight ?? 64,
+        chunk: Math.min(chunk, buffers.size),
+        budget,
+        buffers,
         limiter: this.opts.limiter,
         signal: this.abort.signal,
+        journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
+        resume: this.opts.resume ?? true,
         onBytes: (n) => {
           sent += n;
-          live.bytes = sent;
+          live.bytes = resumedFrom + sent;
           this.stats.bytesDone += n;
+        },
+        onResume: (info) => {
+          if ('resumedFrom' in info) {
+            resumedFrom = info.resumedFrom;
+            live.bytes = resumedFrom;
+            this.stats.bytesTotal -= resumedFrom;
+          }
+          this.emit('file-resume', { ...ev, ...info });
         },
       });
     } catch (err) {
       this.active.delete(ev);
       // Keep the overall bar honest: what this file will not deliver is not pending.
-      this.stats.bytesTotal -= attrs.size - sent;
+      this.stats.bytesTotal -= attrs.size - resumedFrom - sent;
       throw err;
     }
     this.active.delete(ev);
     this.stats.filesDone++;
-    this.emit('file-done', { ...ev, bytes: sent, ms: Date.now() - started });
+    this.emit('file-done', { ...ev, bytes: sent, resumedFrom, ms: Date.now() - started });
   }
 }

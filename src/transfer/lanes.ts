@@ -1,0 +1,55 @@
+/**
+ * Parallel sessions to one place. One SSH channel never has more than its
+ * window (2 MiB in OpenSSH and ssh2) in flight, so past that the engine opens
+ * more lanes (SFTP sessions on this or further connections, as the endpoint
+ * decides) and spreads requests over them.
+ */
+import type { Endpoint } from './endpoint.js';
+
+export interface Lane {
+  ep: Endpoint;
+  inflight: number;
+}
+
+export class LanePool {
+  readonly lanes: Lane[];
+  private max: number;
+  private growing?: Promise<void>;
+
+  constructor(readonly root: Endpoint, maxLanes: number) {
+    this.lanes = [{ ep: root, inflight: 0 }];
+    this.max = root.openLane ? Math.max(1, maxLanes) : 1;
+  }
+
+  /** The lane with the fewest requests outstanding. */
+  pick(): Lane {
+    let best = this.lanes[0];
+    for (const l of this.lanes) if (l.inflight < best.inflight) best = l;
+    return best;
+  }
+
+  /** Open lanes (in the background) until there are `n`, within the limit. */
+  grow(n: number, onOpened?: (count: number) => void): void {
+    if (this.growing || this.lanes.length >= Math.min(n, this.max)) return;
+    this.growing = (async () => {
+      try {
+        while (this.lanes.length < Math.min(n, this.max)) {
+          const ep = await this.root.openLane!();
+          this.lanes.push({ ep, inflight: 0 });
+          onOpened?.(this.lanes.length);
+        }
+      } catch {
+        // The server refused another session (MaxSessions): stay at what we have.
+        this.max = this.lanes.length;
+      } finally {
+        this.growing = undefined;
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    await this.growing;
+    await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
+    this.lanes.splice(1);
+  }
+}
