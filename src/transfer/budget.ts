@@ -23,7 +23,7 @@ export class InflightBudget {
   private readonly onDecision?: (d: WindowDecision) => void;
 
   constructor(o: BudgetOptions) {
-    this.controller = new WindowController({ chunk: o.chunk, initial: o.initial, max: o.max });
+    this.controller = new WindowController({ chunk: o.chunk, initial: o.initial, max: o.max, minRoundMs: 40 });
     this.onDecision = o.onDecision;
     const stallMs = o.stallMs ?? 5000;
     this.timer = setInterval(() => {

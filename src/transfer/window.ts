@@ -27,6 +27,11 @@ export interface WindowOptions {
   min?: number;
   /** Memory bound: never above this. */
   max?: number;
+  /**
+   * Shortest round that is measured. On a fast local link a window drains
+   * in microseconds and single rounds are mostly timer and GC noise.
+   */
+  minRoundMs?: number;
 }
 
 /** A rise smaller than this is noise, not growth. */
@@ -50,12 +55,15 @@ export class WindowController {
   private flatRounds = 0;
   /** Smoothed throughput in avoidance, to tell a drop from noise. */
   private smoothed = 0;
+  private lowRounds = 0;
+  private readonly minRoundMs: number;
 
   constructor(o: WindowOptions) {
     this.chunk = Math.max(1, o.chunk);
     this.min = Math.max(this.chunk, o.min ?? this.chunk);
     this.max = Math.max(this.min, o.max ?? 64 * 1024 * 1024);
     this.window = this.clamp(o.initial ?? 4 * this.chunk);
+    this.minRoundMs = o.minRoundMs ?? 0;
   }
 
   private clamp(w: number): number {
@@ -74,7 +82,7 @@ export class WindowController {
       return undefined;
     }
     this.roundBytes += bytes;
-    if (this.roundBytes < this.roundTarget) return undefined;
+    if (this.roundBytes < this.roundTarget || now - this.roundStart < this.minRoundMs) return undefined;
     const secs = Math.max((now - this.roundStart) / 1000, 1e-6);
     const tp = this.roundBytes / secs;
     const decision = this.phase === 'slow-start' ? this.slowStart(tp) : this.avoid(tp);
@@ -113,7 +121,10 @@ export class WindowController {
   private avoid(tp: number): WindowDecision | undefined {
     const prior = this.smoothed;
     this.smoothed = prior === 0 ? tp : prior * 0.7 + tp * 0.3;
-    if (prior > 0 && tp < prior * DROP) {
+    // Two low rounds in a row, not one: a single slow round is usually a GC pause.
+    this.lowRounds = prior > 0 && tp < prior * DROP ? this.lowRounds + 1 : 0;
+    if (this.lowRounds >= 2) {
+      this.lowRounds = 0;
       this.window = this.clamp(this.window / 2);
       this.smoothed = tp;
       return this.decide('drop', tp);

@@ -84,8 +84,10 @@ describe('WindowController', () => {
       now += 100;
       w.onAck(w.window, now);
     }
+    now += 1000; // Same bytes, ten times slower: once is noise...
+    expect(w.onAck(w.window, now)?.reason).toBe('additive');
     const before = w.window;
-    now += 1000; // Same bytes, ten times slower.
+    now += 1000; // ...twice is a drop.
     const d = w.onAck(w.window, now);
     expect(d?.reason).toBe('drop');
     expect(w.window).toBe(Math.round(before / 2 / C) * C);
@@ -100,6 +102,13 @@ describe('WindowController', () => {
       w.onAck(w.window, now);
     }
     expect(w.window).toBeLessThanOrEqual(8 * C);
+  });
+
+  it('does not end a round shorter than minRoundMs', () => {
+    const w = new WindowController({ chunk: C, initial: 2 * C, minRoundMs: 50 });
+    w.start(0);
+    expect(w.onAck(2 * C, 10)).toBeUndefined();
+    expect(w.onAck(C, 60)?.reason).toBe('grow');
   });
 
   it('does not end a round before the window has been answered', () => {
