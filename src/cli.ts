@@ -67,6 +67,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .option('--json', 'write NDJSON events to stdout for scripts')
     .option('--connections <n>', 'SSH connections per host (default: auto)', intArg('connections', 1, 16))
     .option('--no-resume', 'ignore partial files of an interrupted run and start over')
+    .option('--retries <n>', 'reconnect and continue this many times after a dropped connection (default 3)', intArg('retries', 0, 100))
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (operands: string[], opts: Record<string, unknown>) => {
       const { runCp } = await import('./commands/cp.js');
@@ -87,6 +88,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
         json: Boolean(opts.json),
         connections: opts.connections as number | undefined,
         resume: opts.resume !== false,
+        retries: opts.retries as number | undefined,
         signal: run.signal,
       });
     });

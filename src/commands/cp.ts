@@ -30,6 +30,7 @@ export interface CpOptions {
   /** SSH connections per host; undefined = auto. */
   connections?: number;
   resume: boolean;
+  retries?: number;
   signal: AbortSignal;
 }
 
@@ -60,6 +61,7 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
     maxLanes: o.connections !== undefined ? Math.max(8, o.connections) : undefined,
     journals: new DirJournalStore(`${stateDir()}/partials`),
     resume: o.resume,
+    retries: o.retries,
     limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
   });
 

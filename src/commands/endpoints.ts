@@ -25,9 +25,15 @@ export interface EndpointsOptions {
 
 type RemoteLoc = Extract<Location, { kind: 'remote' }>;
 
+interface Slot {
+  conn: SshConnection;
+  channels: number;
+  reconnecting?: Promise<void>;
+}
+
 /** All sessions to one host: connections, and the channels opened on each. */
 class RemoteHost {
-  private readonly conns: { conn: SshConnection; channels: number }[] = [];
+  private readonly conns: Slot[] = [];
   private readonly lanes: SftpEndpoint[] = [];
   private next = 0;
 
@@ -51,16 +57,35 @@ class RemoteHost {
     return this.session(this.conns[0]);
   }
 
-  private async session(slot: { conn: SshConnection; channels: number }): Promise<SftpEndpoint> {
+  private async session(slot: Slot): Promise<SftpEndpoint> {
     slot.channels++;
     try {
-      const ep = new SftpEndpoint(await slot.conn.openSftp(), { label: slot.conn.settings.hostName, openLane: () => this.openLane() });
+      const ep = new SftpEndpoint(await slot.conn.openSftp(), {
+        label: slot.conn.settings.hostName,
+        openLane: () => this.openLane(),
+        reopen: () => this.reopen(slot),
+      });
       this.lanes.push(ep);
       return ep;
     } catch (err) {
       slot.channels--;
       throw err;
     }
+  }
+
+  /** A new session for a lane whose link dropped: reconnect its connection first if it died. */
+  private async reopen(slot: Slot) {
+    if (!slot.conn.alive) {
+      // Several lanes of one dead connection ask at once: connect once.
+      slot.reconnecting ??= this.connect().then(
+        (conn) => {
+          slot.conn.end();
+          slot.conn = conn;
+        },
+      ).finally(() => (slot.reconnecting = undefined));
+      await slot.reconnecting;
+    }
+    return slot.conn.openSftp();
   }
 
   private async openLane(): Promise<SftpEndpoint> {
@@ -72,7 +97,7 @@ class RemoteHost {
     if (free) return this.session(free);
     // Another connection only when it needs no password typed again.
     if (!this.conns[0].conn.keyAuth) throw new Error('no more lanes without asking for credentials again');
-    const slot = { conn: await this.connect(), channels: 0 };
+    const slot: Slot = { conn: await this.connect(), channels: 0 };
     this.conns.push(slot);
     return this.session(slot);
   }

@@ -12,7 +12,7 @@ import { UnsupportedKeyTypeError } from '../keys/key-types.js';
 import { describeKey, fingerprintOf } from '../keys/key-summary.js';
 import { loadKeysForFingerprint, parsePrivateKeyText, privateKeyNeedsPassphrase } from '../keys/load-key.js';
 import { encodePrivateKey, KeyFormatError, PassphraseRequiredError, WrongPassphraseError } from '../keys/openssh-format.js';
-import { formatPublicKey } from '../keys/public-key.js';
+import { formatPublicKey, formatPublicKeyFile } from '../keys/public-key.js';
 import { randomartForKey, type FingerprintHash } from '../keys/randomart.js';
 import {
   findExistingKeyFiles,
@@ -218,7 +218,7 @@ async function generatePair(opts: KeygenOptions, prompter: Prompter): Promise<nu
     ({ createdDir } = await writeKeyPair({
       privatePath: file,
       privateText: encodePrivateKey({ ...key, comment }, { passphrase }),
-      publicText: formatPublicKey(key.publicBlob, comment),
+      publicText: formatPublicKeyFile(key.publicBlob, comment),
       force,
     }));
   } catch (err) {

@@ -86,8 +86,10 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
   const onError = ({ error }: { error: FerryError }) => {
     multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
   };
+  const onRetry = (r: RetryEvent) => multi.log(retryLine(r));
   t.on('file-done', onDone);
   t.on('file-error', onError);
+  t.on('retry', onRetry);
   const timer = setInterval(sample, 200);
   return {
     finish() {
@@ -96,17 +98,36 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
       multi.stop();
       t.off('file-done', onDone);
       t.off('file-error', onError);
+      t.off('retry', onRetry);
     },
   };
 }
 
-/** Errors as they happen, on stderr, when there are no bars to interleave with. */
+interface RetryEvent {
+  path: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+
+function retryLine(r: RetryEvent): string {
+  return `ferry: ${escapeForTerminal(r.reason)}; reconnecting in ${(r.delayMs / 1000).toFixed(0)} s (attempt ${r.attempt})\n`;
+}
+
+/** Errors (and reconnects) as they happen, on stderr, when there are no bars to interleave with. */
 export function attachErrorPrinter(t: Transfer): Reporter {
   const onError = ({ error }: { error: FerryError }) => {
     process.stderr.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
   };
+  const onRetry = (r: RetryEvent) => process.stderr.write(retryLine(r));
   t.on('file-error', onError);
-  return { finish: () => t.off('file-error', onError) };
+  t.on('retry', onRetry);
+  return {
+    finish() {
+      t.off('file-error', onError);
+      t.off('retry', onRetry);
+    },
+  };
 }
 
 function formatRate(bytesPerSec: number): string {
@@ -144,6 +165,8 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onError = ({ path, error }: { path: string; error: FerryError }) => emit({ event: 'error', path, message: error.message, hint: error.hint });
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
   const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
+  const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
+  t.on('retry', onRetry);
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   t.on('file-done', onDone);
@@ -158,6 +181,7 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
       t.off('window', onWindow);
       t.off('lanes', onLanes);
       t.off('file-resume', onResume);
+      t.off('retry', onRetry);
       const elapsed = (Date.now() - t.stats.startedAt) / 1000;
       emit({
         event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, bytes: t.stats.bytesDone,

@@ -15,6 +15,8 @@ export interface SshConnection {
   readonly settings: HostSettings;
   /** True when login needed no typed secret, so more connections can be opened silently. */
   readonly keyAuth: boolean;
+  /** False once the connection has closed. */
+  readonly alive: boolean;
   readonly client: Client;
   openSftp(): Promise<SFTPWrapper>;
   end(): void;
@@ -158,8 +160,15 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
   }
   o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}).`);
 
+  let alive = true;
+  client.on('close', () => (alive = false));
+  // After 'ready', errors arrive as failed requests; an unhandled 'error' must not crash the run.
+  client.on('error', (err) => o.prompter.debug(`${s.hostName}: ${err.message}`));
   return {
     settings: s,
+    get alive() {
+      return alive;
+    },
     keyAuth: auth.lastMethod === 'agent' || auth.lastMethod === 'publickey',
     client,
     openSftp: () =>

@@ -92,6 +92,8 @@ class FileCopy {
     } catch (err) {
       await this.checkpoint().catch(() => undefined);
       await this.closeAll(false);
+      // A partial we just created and wrote nothing into has no journal and nothing to resume.
+      if (truncate && this.done.size === 0) await dst0.unlink(this.tmp).catch(() => undefined);
       throw err;
     }
     await this.closeAll(true);

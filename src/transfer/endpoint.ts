@@ -76,6 +76,14 @@ export interface Endpoint {
    */
   openLane?(): Promise<Endpoint>;
 
+  /** Bumped each time the session is replaced; handles of older ones are dead. */
+  readonly generation?: number;
+  /**
+   * Replace the session after the link dropped, unless that already happened
+   * since `seenGeneration`. Absent when the endpoint cannot reconnect.
+   */
+  reconnect?(seenGeneration: number): Promise<void>;
+
   /** Release the session (not the shared connection). */
   end(): Promise<void>;
 }

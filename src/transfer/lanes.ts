@@ -47,6 +47,11 @@ export class LanePool {
     })();
   }
 
+  /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */
+  async reset(): Promise<void> {
+    await this.close();
+  }
+
   async close(): Promise<void> {
     await this.growing;
     await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));

@@ -9,6 +9,8 @@ import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs } from './endp
 
 interface SftpHandle extends FileHandle {
   raw: Buffer;
+  /** The session generation the handle belongs to: never sent to a newer session. */
+  gen: number;
 }
 
 // SFTP v3 status codes (draft-ietf-secsh-filexfer-02, section 7).
@@ -27,22 +29,51 @@ export interface SftpEndpointOptions {
   label: string;
   /** Opens another SFTP session to the same server (the caller decides on which connection). */
   openLane?: () => Promise<SftpEndpoint>;
+  /** A fresh session after the link dropped (reconnecting if needed). */
+  reopen?: () => Promise<SFTPWrapper>;
 }
 
 export class SftpEndpoint implements Endpoint {
   readonly side = 'remote' as const;
   readonly label: string;
   readonly limits: { maxRead: number; maxWrite: number };
-  private readonly sftp: SFTPWrapper;
+  private sftp: SFTPWrapper;
+  private readonly reopen?: () => Promise<SFTPWrapper>;
+  private reopening?: Promise<void>;
+  generation = 0;
   openLane?: () => Promise<SftpEndpoint>;
 
   constructor(sftp: SFTPWrapper, opts: SftpEndpointOptions) {
     this.sftp = sftp;
     this.label = opts.label;
     if (opts.openLane) this.openLane = opts.openLane;
+    this.reopen = opts.reopen;
     // ssh2 has already asked limits@openssh.com when the server offers it.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
     this.limits = { maxRead: s._maxReadLen ?? 32 * 1024, maxWrite: s._maxWriteLen ?? 32 * 1024 };
+  }
+
+  /** Replace a dead session, once, however many requests saw it die. */
+  async reconnect(seenGeneration: number): Promise<void> {
+    if (!this.reopen) throw new ConnectionError(`${this.label}: cannot reconnect`);
+    if (seenGeneration !== this.generation) return;
+    this.reopening ??= (async () => {
+      try {
+        const old = this.sftp;
+        this.sftp = await this.reopen!();
+        this.generation++;
+        try { old.end(); } catch { /* already gone */ }
+      } finally {
+        this.reopening = undefined;
+      }
+    })();
+    await this.reopening;
+  }
+
+  private raw(h: FileHandle): Buffer {
+    const sh = h as SftpHandle;
+    if (sh.gen !== this.generation) throw new ConnectionError(`${this.label}: handle of "${h.path}" belongs to a closed session`);
+    return sh.raw;
   }
 
   /** Wrap one ssh2 callback call, translating its error into ours. */
@@ -107,30 +138,32 @@ export class SftpEndpoint implements Endpoint {
     return this.call<void>('set attributes of', path, (cb) => this.sftp.setstat(path, a, cb));
   }
   async openRead(path: string): Promise<SftpHandle> {
+    const gen = this.generation;
     const raw = await this.call<Buffer>('open', path, (cb) => this.sftp.open(path, OPEN.READ, cb));
-    return { path, raw };
+    return { path, raw, gen };
   }
   async openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<SftpHandle> {
     const flags = OPEN.WRITE | OPEN.CREAT | (opts.truncate ? OPEN.TRUNC : 0);
+    const gen = this.generation;
     const raw = await this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, { mode: opts.mode }, cb));
-    return { path, raw };
+    return { path, raw, gen };
   }
   read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number) {
     return this.call<number>('read', h.path, (cb) =>
-      this.sftp.read((h as SftpHandle).raw, buf, offset, length, position, (err, n) => cb(err, n)),
+      this.sftp.read(this.raw(h), buf, offset, length, position, (err, n) => cb(err, n)),
     );
   }
   write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number) {
     return this.call<void>('write', h.path, (cb) =>
-      this.sftp.write((h as SftpHandle).raw, buf, offset, length, position, cb),
+      this.sftp.write(this.raw(h), buf, offset, length, position, cb),
     );
   }
   close(h: FileHandle) {
-    return this.call<void>('close', h.path, (cb) => this.sftp.close((h as SftpHandle).raw, cb));
+    return this.call<void>('close', h.path, (cb) => this.sftp.close(this.raw(h), cb));
   }
   async fsync(h: FileHandle) {
     if (!this.hasExtension('fsync@openssh.com')) return;
-    await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync((h as SftpHandle).raw, cb));
+    await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
   }
   private hasExtension(name: string): boolean {
     const exts = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};

@@ -5,13 +5,14 @@
  * run goes on (as scp); connection-level failures stop it.
  */
 import { EventEmitter } from 'node:events';
-import { FerryError, FileError, InterruptedError, isFatal } from '../errors.js';
+import { FerryError, FileError, InterruptedError, isFatal, isRetryable } from '../errors.js';
 import { BufferPool, InflightBudget } from './budget.js';
 import { copyFile } from './copy-file.js';
 import type { Endpoint, FileAttrs } from './endpoint.js';
 import type { JournalStore } from './journal.js';
 import { LanePool } from './lanes.js';
 import { createLimit } from './limit.js';
+import { RangeSet } from './ranges.js';
 import { joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -41,6 +42,10 @@ export interface TransferOptions {
   journals?: JournalStore;
   /** false: ignore journals of interrupted runs and start every file over (--no-resume). */
   resume?: boolean;
+  /** Reconnect-and-continue attempts per file after a dropped connection. */
+  retries?: number;
+  /** First backoff before a reconnect, doubled each time. */
+  retryDelayMs?: number;
 }
 
 /** Bytes one lane (SSH channel) can usefully keep in flight: its 2 MiB window, less slack. */
@@ -201,6 +206,38 @@ export class Transfer extends EventEmitter {
     if (!existing) await dst.mkdir(path, (srcAttrs.mode & 0o777) | 0o700);
   }
 
+  /**
+   * Run one file's copy; when the link drops, back off, reconnect both sides
+   * and continue with the ranges already copied (kept in `progress`).
+   */
+  private async withRetries(job: CopyJob, attempt: (progress: RangeSet) => Promise<void>): Promise<void> {
+    const progress = new RangeSet();
+    const retries = this.opts.retries ?? 3;
+    for (let n = 0; ; n++) {
+      const gens = [job.src.generation ?? 0, job.dst.generation ?? 0];
+      try {
+        return await attempt(progress);
+      } catch (err) {
+        const canReconnect = job.src.reconnect || job.dst.reconnect;
+        if (!isRetryable(err) || n >= retries || !canReconnect || this.abort.signal.aborted) throw err;
+        this.budget?.error();
+        const delay = (this.opts.retryDelayMs ?? 1000) * 2 ** n;
+        this.emit('retry', { path: job.srcPath, attempt: n + 1, delayMs: delay, reason: (err as Error).message });
+        await new Promise((r) => setTimeout(r, delay));
+        this.checkAbort();
+        await this.pools.get(job.src)?.reset();
+        await this.pools.get(job.dst)?.reset();
+        // Only the sessions that died are replaced; others keep their generation.
+        try {
+          await job.src.reconnect?.(gens[0]);
+          await job.dst.reconnect?.(gens[1]);
+        } catch (e) {
+          if (n + 1 >= retries) throw e;
+        }
+      }
+    }
+  }
+
   private async copyOne(job: CopyJob, attrs: FileAttrs): Promise<void> {
     this.checkAbort();
     const started = Date.now();
@@ -215,7 +252,7 @@ export class Transfer extends EventEmitter {
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
     try {
-      await copyFile({
+      await this.withRetries(job, (progress) => copyFile({
         src: this.pool(job.src),
         srcPath: job.srcPath,
         size: attrs.size,
@@ -244,7 +281,8 @@ export class Transfer extends EventEmitter {
           }
           this.emit('file-resume', { ...ev, ...info });
         },
-      });
+        progress,
+      }));
     } catch (err) {
       this.active.delete(ev);
       // Keep the overall bar honest: what this file will not deliver is not pending.
