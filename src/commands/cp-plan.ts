@@ -15,6 +15,7 @@ import type { Location } from './location.js';
 
 export interface Plan {
   jobs: CopyJob[];
+  targetIsDir: boolean;
   /** Sources that failed before copying (e.g. a missing one); the rest still run. */
   errors: FileError[];
 }
@@ -45,10 +46,15 @@ async function expandSource(ep: Endpoint, loc: Location): Promise<string[]> {
   return matches.length > 0 ? matches : [loc.path];
 }
 
-export async function planCopy(endpoints: Endpoints, sources: Location[], target: Location): Promise<Plan> {
+/**
+ * `recorded`: whether the target was a directory when an interrupted run of
+ * this command began. Its first run may have created the target, and scp's
+ * meaning must not flip to "copy inside it" on the rerun.
+ */
+export async function planCopy(endpoints: Endpoints, sources: Location[], target: Location, recorded?: { targetIsDir: boolean }): Promise<Plan> {
   const dst = await endpoints.get(target);
   const targetAttrs = await statOrUndefined(dst, target.path);
-  const targetIsDir = targetAttrs?.kind === 'dir';
+  const targetIsDir = recorded?.targetIsDir ?? targetAttrs?.kind === 'dir';
 
   const expanded: { ep: Endpoint; path: string }[] = [];
   for (const loc of sources) {
@@ -78,5 +84,5 @@ export async function planCopy(endpoints: Endpoints, sources: Location[], target
       errors.push(err);
     }
   }
-  return { jobs, errors };
+  return { jobs, errors, targetIsDir };
 }

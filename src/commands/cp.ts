@@ -2,7 +2,9 @@
 import { ExitCode, UsageError } from '../errors.js';
 import type { SshCliOptions } from '../ssh/config.js';
 import { homedir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { DirJournalStore } from '../transfer/journal.js';
+import { FileRunJournal } from '../transfer/run-journal.js';
 import { RateLimiter } from '../transfer/rate-limit.js';
 import { Transfer } from '../transfer/transfer.js';
 import { planCopy } from './cp-plan.js';
@@ -41,6 +43,12 @@ export function stateDir(): string {
   return `${base}/ferry`;
 }
 
+/** The same command (operands, flags, directory) finds the same run journal. */
+function runKey(operands: string[], o: CpOptions): string {
+  const id = JSON.stringify({ cwd: process.cwd(), operands, r: o.recursive, p: o.preserve, port: o.port ?? null });
+  return createHash('sha256').update(id).digest('hex').slice(0, 32);
+}
+
 export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   if (operands.length < 2) throw new UsageError('cp needs a source and a target', { hint: 'ferry cp [options] SOURCE... TARGET' });
   const locations = operands.map(parseLocation);
@@ -54,12 +62,14 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
   const prompter = createTtyPrompter({ verbose: o.verbose, batch });
   const endpoints = new Endpoints({ cli, prompter, trace: o.verbose >= 3, connections: o.connections });
+  const runJournal = o.resume ? await FileRunJournal.open(`${stateDir()}/runs/${runKey(operands, o)}.ndjson`, `${stateDir()}/runs`) : undefined;
   const transfer = new Transfer({
     recursive: o.recursive,
     preserve: o.preserve,
     signal: o.signal,
     maxLanes: o.connections !== undefined ? Math.max(8, o.connections) : undefined,
     journals: new DirJournalStore(`${stateDir()}/partials`),
+    runJournal,
     resume: o.resume,
     retries: o.retries,
     limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
@@ -72,7 +82,8 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   else reporters.push(attachErrorPrinter(transfer));
 
   try {
-    const plan = await planCopy(endpoints, locations, target);
+    const plan = await planCopy(endpoints, locations, target, runJournal?.meta);
+    await runJournal?.begin({ targetIsDir: plan.targetIsDir });
     for (const err of plan.errors) {
       transfer.errors.push(err);
       transfer.stats.filesFailed++;

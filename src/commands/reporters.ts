@@ -167,6 +167,9 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
   t.on('retry', onRetry);
+  const onSkip = (ev: FileEvent & { reason: string }) =>
+    emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
+  t.on('file-skip', onSkip);
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   t.on('file-done', onDone);
@@ -182,9 +185,11 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
       t.off('lanes', onLanes);
       t.off('file-resume', onResume);
       t.off('retry', onRetry);
+      t.off('file-skip', onSkip);
       const elapsed = (Date.now() - t.stats.startedAt) / 1000;
       emit({
-        event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, bytes: t.stats.bytesDone,
+        event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, skipped: t.stats.filesSkipped,
+        bytes: t.stats.bytesDone, bytesSkipped: t.stats.bytesSkipped,
         elapsed, rate: elapsed > 0 ? Math.round(t.stats.bytesDone / elapsed) : 0,
       });
     },

@@ -15,6 +15,7 @@ export class LanePool {
   readonly lanes: Lane[];
   private max: number;
   private growing?: Promise<void>;
+  private closed = false;
 
   constructor(readonly root: Endpoint, maxLanes: number) {
     this.lanes = [{ ep: root, inflight: 0 }];
@@ -30,11 +31,15 @@ export class LanePool {
 
   /** Open lanes (in the background) until there are `n`, within the limit. */
   grow(n: number, onOpened?: (count: number) => void): void {
-    if (this.growing || this.lanes.length >= Math.min(n, this.max)) return;
+    if (this.closed || this.growing || this.lanes.length >= Math.min(n, this.max)) return;
     this.growing = (async () => {
       try {
-        while (this.lanes.length < Math.min(n, this.max)) {
+        while (!this.closed && this.lanes.length < Math.min(n, this.max)) {
           const ep = await this.root.openLane!();
+          if (this.closed) {
+            await ep.end();
+            break;
+          }
           this.lanes.push({ ep, inflight: 0 });
           onOpened?.(this.lanes.length);
         }
@@ -50,9 +55,11 @@ export class LanePool {
   /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */
   async reset(): Promise<void> {
     await this.close();
+    this.closed = false;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.growing;
     await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
     this.lanes.splice(1);

@@ -13,6 +13,7 @@ import type { JournalStore } from './journal.js';
 import { LanePool } from './lanes.js';
 import { createLimit } from './limit.js';
 import { RangeSet } from './ranges.js';
+import type { RunJournal } from './run-journal.js';
 import { joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -42,6 +43,8 @@ export interface TransferOptions {
   journals?: JournalStore;
   /** false: ignore journals of interrupted runs and start every file over (--no-resume). */
   resume?: boolean;
+  /** Files an interrupted run of the same command already completed. */
+  runJournal?: RunJournal;
   /** Reconnect-and-continue attempts per file after a dropped connection. */
   retries?: number;
   /** First backoff before a reconnect, doubled each time. */
@@ -63,6 +66,9 @@ export interface TransferStats {
   filesTotal: number;
   filesDone: number;
   filesFailed: number;
+  /** Files an interrupted run had already completed, not sent again. */
+  filesSkipped: number;
+  bytesSkipped: number;
   bytesTotal: number;
   bytesDone: number;
   startedAt: number;
@@ -72,7 +78,7 @@ export interface TransferStats {
 export const MAX_DEPTH = 64;
 
 export class Transfer extends EventEmitter {
-  readonly stats: TransferStats = { filesTotal: 0, filesDone: 0, filesFailed: 0, bytesTotal: 0, bytesDone: 0, startedAt: Date.now() };
+  readonly stats: TransferStats = { filesTotal: 0, filesDone: 0, filesFailed: 0, filesSkipped: 0, bytesSkipped: 0, bytesTotal: 0, bytesDone: 0, startedAt: Date.now() };
   readonly errors: FerryError[] = [];
   /** Files being copied now and their bytes so far, for progress displays to sample. */
   readonly active = new Map<FileEvent, { bytes: number }>();
@@ -96,6 +102,7 @@ export class Transfer extends EventEmitter {
     try {
       const results = await Promise.allSettled(jobs.map((job) => this.guard(job.srcPath, () => this.copyItem(job, 0))));
       for (const r of results) if (r.status === 'rejected') throw r.reason;
+      if (this.errors.length === 0) await this.opts.runJournal?.finish();
     } finally {
       this.budget?.dispose();
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
@@ -238,8 +245,22 @@ export class Transfer extends EventEmitter {
     }
   }
 
+  /** Completed by the interrupted run, and still there at its full size? */
+  private async alreadyDone(job: CopyJob, attrs: FileAttrs): Promise<boolean> {
+    const source = { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime };
+    if (!this.opts.runJournal?.wasCompleted(job.dstPath, source)) return false;
+    const there = await job.dst.stat(job.dstPath).catch(() => undefined);
+    return there?.kind === 'file' && there.size === attrs.size;
+  }
+
   private async copyOne(job: CopyJob, attrs: FileAttrs): Promise<void> {
     this.checkAbort();
+    if (this.opts.runJournal && (await this.alreadyDone(job, attrs))) {
+      this.stats.filesSkipped++;
+      this.stats.bytesSkipped += attrs.size;
+      this.emit('file-skip', { src: job.srcPath, dst: job.dstPath, size: attrs.size, reason: 'completed by the interrupted run' });
+      return;
+    }
     const started = Date.now();
     const ev: FileEvent = { src: job.srcPath, dst: job.dstPath, size: attrs.size };
     this.stats.filesTotal++;
@@ -291,6 +312,7 @@ export class Transfer extends EventEmitter {
     }
     this.active.delete(ev);
     this.stats.filesDone++;
+    await this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime }).catch(() => undefined);
     this.emit('file-done', { ...ev, bytes: sent, resumedFrom, ms: Date.now() - started });
   }
 }

@@ -40,6 +40,9 @@ const RISE = 1.1;
 const PLATEAU_ROUNDS = 2;
 /** A round this far below the recent rate counts as a drop. */
 const DROP = 0.6;
+/** Gainless additive rounds before the window holds, and how often it then probes. */
+const HOLD_AFTER = 3;
+const PROBE_EVERY = 16;
 
 export class WindowController {
   readonly chunk: number;
@@ -56,6 +59,9 @@ export class WindowController {
   /** Smoothed throughput in avoidance, to tell a drop from noise. */
   private smoothed = 0;
   private lowRounds = 0;
+  /** Best throughput seen in avoidance, and rounds since the window last bought more. */
+  private avoidBest = 0;
+  private gainless = 0;
   private readonly minRoundMs: number;
 
   constructor(o: WindowOptions) {
@@ -127,9 +133,20 @@ export class WindowController {
       this.lowRounds = 0;
       this.window = this.clamp(this.window / 2);
       this.smoothed = tp;
+      this.avoidBest = tp;
+      this.gainless = 0;
       return this.decide('drop', tp);
     }
     if (this.window >= this.max) return undefined;
+    // Without loss signals, growth must pay for itself: after a few rounds with
+    // no gain, hold the window and only probe now and then (bounded memory, no
+    // needless lanes on a link that is already full).
+    if (tp > this.avoidBest * 1.05) {
+      this.avoidBest = tp;
+      this.gainless = 0;
+    } else if (++this.gainless > HOLD_AFTER && this.gainless % PROBE_EVERY !== 0) {
+      return undefined;
+    }
     this.window = this.clamp(this.window + this.chunk);
     return this.decide('additive', tp);
   }
@@ -149,6 +166,8 @@ export class WindowController {
     this.window = this.clamp(this.window / 2);
     this.roundStart = -1;
     this.smoothed = 0;
+    this.avoidBest = 0;
+    this.gainless = 0;
     return this.decide(reason, 0);
   }
 

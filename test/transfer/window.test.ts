@@ -93,6 +93,23 @@ describe('WindowController', () => {
     expect(w.window).toBe(Math.round(before / 2 / C) * C);
   });
 
+  it('stops growing in avoidance when growth buys no throughput, then probes', () => {
+    const w = new WindowController({ chunk: C, initial: 16 * C, max: 1024 * C });
+    w.phase = 'avoidance';
+    let now = 0;
+    w.start(0);
+    // A full link: every round delivers the same rate whatever the window.
+    const windows: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      now += (w.window / (16 * C)) * 100;
+      w.onAck(w.window, now);
+      windows.push(w.window);
+    }
+    // A few gainless increases, then a hold with rare probes: far below 16 + 40 chunks.
+    expect(windows[windows.length - 1]).toBeLessThanOrEqual(24 * C);
+    expect(new Set(windows.slice(10)).size).toBeLessThanOrEqual(4);
+  });
+
   it('never exceeds its maximum', () => {
     const w = new WindowController({ chunk: C, initial: C, max: 8 * C });
     let now = 0;
