@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
 import type { FileEvent, Transfer } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
+import { baseName } from '../transfer/names.js';
 import { escapeForTerminal } from '../util/escape.js';
 
 export interface Reporter {
@@ -39,7 +40,7 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: '{name} {percentage}% {bar} {done} {rate}/s ETA {eta}',
+      format: '{name} {percentage}% {bar} {done} {rate}/s ETA {remaining}',
       barsize: 20,
       hideCursor: true,
       clearOnComplete: false,
@@ -48,21 +49,21 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<FileEvent, { bar: cliProgress.SingleBar; started: number }>();
+  const bars = new Map<string, { bar: cliProgress.SingleBar; started: number }>();
   let overall: cliProgress.SingleBar | undefined;
   const started = Date.now();
 
   const sample = () => {
     const now = Date.now();
     for (const [ev, live] of t.active) {
-      let b = bars.get(ev);
+      let b = bars.get(ev.dst);
       if (!b) {
         b = { bar: multi.create(Math.max(ev.size, 1), 0), started: now };
-        bars.set(ev, b);
+        bars.set(ev.dst, b);
       }
       const rate = live.bytes / Math.max((now - b.started) / 1000, 0.001);
       b.bar.update(ev.size === 0 ? 1 : live.bytes, {
-        name: shortName(ev.dst, 28), done: formatBytes(live.bytes), rate: formatBytes(rate), eta: formatEta((ev.size - live.bytes) / rate),
+        name: shortName(baseName(ev.dst), 28), done: formatBytes(live.bytes), rate: formatBytes(rate), remaining: formatEta((ev.size - live.bytes) / rate),
       });
     }
     if (t.stats.filesTotal > 1) {
@@ -71,17 +72,18 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
       overall.setTotal(Math.max(t.stats.bytesTotal, 1));
       overall.update(t.stats.bytesDone, {
         name: shortName(`total ${t.stats.filesDone}/${t.stats.filesTotal} files`, 28),
-        done: formatBytes(t.stats.bytesDone), rate: formatBytes(rate), eta: formatEta((t.stats.bytesTotal - t.stats.bytesDone) / rate),
+        done: formatBytes(t.stats.bytesDone), rate: formatBytes(rate), remaining: formatEta((t.stats.bytesTotal - t.stats.bytesDone) / rate),
       });
     }
   };
   const onDone = (ev: FileEvent & { bytes: number }) => {
-    const b = bars.get(ev);
+    const b = bars.get(ev.dst);
     if (!b) return;
     const secs = Math.max((Date.now() - b.started) / 1000, 0.001);
-    b.bar.update(Math.max(ev.size, 1), { name: shortName(ev.dst, 28), done: formatBytes(ev.bytes), rate: formatBytes(ev.bytes / secs), eta: '00:00' });
-    b.bar.stop();
-    bars.delete(ev);
+    // Like scp: a finished file leaves one line behind, its bar goes.
+    multi.remove(b.bar);
+    bars.delete(ev.dst);
+    multi.log(`${shortName(baseName(ev.dst), 28)} 100% ${formatBytes(ev.size).padStart(9)} ${formatBytes(ev.bytes / secs).padStart(9)}/s ${formatEta(secs)}\n`);
   };
   const onError = ({ error }: { error: FerryError }) => {
     multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
@@ -95,6 +97,8 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
     finish() {
       clearInterval(timer);
       sample();
+      // Flush lines logged since the last frame before the final one.
+      multi.update();
       multi.stop();
       t.off('file-done', onDone);
       t.off('file-error', onError);
