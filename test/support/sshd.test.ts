@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startSshd, sshdLog, sha256File, freePort, type Sshd } from './support/sshd.js';
+import { startSshd, sshdLog, sha256File, freePort, type Sshd } from './sshd.js';
 
 function sshOpts(sd: Sshd): string[] {
   return [

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import type { ParsedKey, PublicKeyAuthMethod, SFTPWrapper, Stats } from 'ssh2';
-import { startEmbeddedServer, type EmbeddedServer } from '../src/embedded/sftp-server.js';
+import { startEmbeddedServer, type EmbeddedServer } from '../../src/embedded/sftp-server.js';
 
 const { Client, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
