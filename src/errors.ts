@@ -33,6 +33,9 @@ export class ConnectionError extends FerryError {}
 /** The server refused every credential we had. */
 export class AuthError extends FerryError {}
 
+/** The server broke the protocol (e.g. sent more than asked for): reconnecting will not help. */
+export class ProtocolError extends ConnectionError {}
+
 /** The server's host key is unknown (and we may not ask) or does not match. */
 export class HostKeyError extends FerryError {}
 
@@ -79,7 +82,7 @@ export function exitCodeFor(err: unknown): number {
 
 /** Errors worth a reconnect-and-retry: the link, not the file, failed. */
 export function isRetryable(err: unknown): boolean {
-  return err instanceof ConnectionError;
+  return err instanceof ConnectionError && !(err instanceof ProtocolError);
 }
 
 /** Connection, auth and host-key failures end the whole run; file errors do not. */

@@ -8,6 +8,8 @@ export function suspectNameReason(name: string): string | null {
   if (name === '.' || name === '..') return `"${name}" is not a file name`;
   if (name.includes('/')) return 'name contains "/"';
   if (name.includes('\0')) return 'name contains a NUL byte';
+  // A separator on Windows (C:\x): refused so a tree copied here can be copied on unchanged.
+  if (name.includes('\\')) return 'name contains "\\"';
   return null;
 }
 

@@ -4,7 +4,7 @@
  * engine never sees connection details.
  */
 import type { SFTPWrapper, Stats } from 'ssh2';
-import { ConnectionError, FileError } from '../errors.js';
+import { ConnectionError, FileError, ProtocolError } from '../errors.js';
 import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs } from './endpoint.js';
 
 interface SftpHandle extends FileHandle {
@@ -17,6 +17,8 @@ interface SftpHandle extends FileHandle {
 const SSH_FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, BAD_MESSAGE: 5, NO_CONNECTION: 6, CONNECTION_LOST: 7, OP_UNSUPPORTED: 8 } as const;
 const OPEN = { READ: 0x1, WRITE: 0x2, CREAT: 0x8, TRUNC: 0x10 } as const;
 const S_IFMT = 0o170000;
+/** ssh2's wording when the server's reply itself is wrong, not the link. */
+const PROTOCOL_VIOLATION = /more data than requested|invalid packet|malformed|unknown packet|expected \w+ packet|response missing/i;
 
 function toAttrs(st: Stats): FileAttrs {
   const type = st.mode & S_IFMT;
@@ -93,7 +95,9 @@ export class SftpEndpoint implements Endpoint {
       const code = e.code === SSH_FX.NO_SUCH_FILE ? 'ENOENT' : e.code === SSH_FX.PERMISSION_DENIED ? 'EACCES' : e.code;
       return new FileError(verb, 'remote', path, e.message || 'Failure', { cause: err, code });
     }
-    return new ConnectionError(`${verb} remote "${path}" on ${this.label}: ${e.message ?? String(err)}`, { cause: err });
+    const msg = `${verb} remote "${path}" on ${this.label}: ${e.message ?? String(err)}`;
+    if (PROTOCOL_VIOLATION.test(e.message ?? '')) return new ProtocolError(`protocol error: ${msg}`, { cause: err });
+    return new ConnectionError(msg, { cause: err });
   }
 
   stat(path: string) {
