@@ -115,7 +115,8 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .option('-v', 'with -l: also show the randomart')
     .option('-y', 'print the public key of the private key in -f')
     .option('-p', 'change the passphrase of the private key in -f')
-    .addHelpText('after', '\nExit codes:\n  0    success\n  1    key file exists (without --force), unreadable, unwritable or wrong passphrase\n  2    usage error')
+    .addHelpText('after', '\nExit codes:\n  0    success\n  1    key file exists (without --force), unreadable, unwritable or wrong passphrase\n' +
+      '  2    usage error\n  130  cancelled at a prompt (Ctrl-C)')
     .action(async (opts: Record<string, unknown>) => {
       const { runKeygen } = await import('./commands/keygen.js');
       process.exitCode = await runKeygen({

@@ -46,8 +46,6 @@ export interface KeygenOptions {
   printPublic: boolean;
   /** -p */
   changePassphrase: boolean;
-  /** Tests pass a scripted one; by default the terminal, if there is one. */
-  prompter?: Prompter;
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -237,7 +235,7 @@ async function generatePair(opts: KeygenOptions, prompter: Prompter): Promise<nu
 export async function runKeygen(opts: KeygenOptions): Promise<number> {
   const modes = [opts.fingerprint && '-l', opts.printPublic && '-y', opts.changePassphrase && '-p'].filter(Boolean);
   if (modes.length > 1) throw new UsageError(`keygen: ${modes.join(' and ')} cannot be combined`);
-  const prompter = opts.prompter ?? createTtyPrompter({ verbose: 0, batch: false });
+  const prompter = createTtyPrompter({ verbose: 0, batch: false });
   if (opts.fingerprint) return showFingerprints(opts);
   if (opts.printPublic) return printPublicKey(opts, prompter);
   if (opts.changePassphrase) return changePassphrase(opts, prompter);

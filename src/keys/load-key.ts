@@ -106,7 +106,10 @@ async function fingerprintPrivate(file: string, text: string): Promise<KeyToFing
       publicBlob ??= priv.publicBlob;
       comment = priv.comment;
     } catch (err) {
-      if (publicBlob === undefined) throw err;
+      if (publicBlob !== undefined) return { publicBlob, comment };
+      // An encrypted PEM key keeps no public key in the clear.
+      if (err instanceof PassphraseRequiredError) throw new KeyFormatError('encrypted PEM key without a .pub: no public key to read');
+      throw err;
     }
   }
   return { publicBlob, comment };
