@@ -40,7 +40,8 @@ async function sourceBaseName(ep: Endpoint, path: string): Promise<string> {
 
 async function expandSource(ep: Endpoint, loc: Location): Promise<string[]> {
   // Local globs were the shell's job; remote ones are ours, never a remote shell's.
-  if (loc.kind === 'local' || !hasGlobMagic(loc.path)) return [loc.path];
+  // A backslash escape makes a pattern too: OpenSSH's glob turns `st\*r` into the file "st*r".
+  if (loc.kind === 'local' || !(hasGlobMagic(loc.path) || loc.path.includes('\\'))) return [loc.path];
   const matches = await expandGlob(ep, loc.path);
   // As OpenSSH: no match means the pattern is a literal name (copy.glob[123]).
   return matches.length > 0 ? matches : [loc.path];
