@@ -46,8 +46,8 @@ export interface CopyFileOptions {
 }
 
 /** Checkpoint the journal after this many bytes or milliseconds, whichever first. */
-const CHECKPOINT_BYTES = 64 * 1024 * 1024;
-const CHECKPOINT_MS = 2000;
+const CHECKPOINT_BYTES = 16 * 1024 * 1024;
+const CHECKPOINT_MS = 1000;
 
 export async function copyFile(o: CopyFileOptions): Promise<void> {
   const tmp = partialName(o.dstPath);
@@ -219,7 +219,7 @@ class FileCopy {
     this.o.onBytes?.(len);
     this.sinceCheckpoint += len;
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
-      this.checkpointing ??= this.checkpoint().finally(() => (this.checkpointing = undefined));
+      this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     }
   }
 
@@ -233,7 +233,9 @@ class FileCopy {
     const snapshot = this.done.toJSON();
     for (const [ep, h] of this.dstHandles) {
       const handle = await h.catch(() => undefined);
-      if (handle && ep.fsync) await ep.fsync(handle).catch(() => undefined);
+      // A server without fsync@openssh.com makes fsync a no-op; one that fails it
+      // (EIO, dropped link) must not have its data marked as safe.
+      if (handle && ep.fsync) await ep.fsync(handle);
     }
     await journals.save(this.key, {
       version: 1,

@@ -2,7 +2,7 @@
 // no chance to clean up) or interrupted (SIGINT) mid-transfer, in both
 // directions and with -r, and the same command run again must finish with
 // identical bytes while sending only what was missing. Interrupted runs are
-// slowed with -l so they checkpoint (every 2 s) before the kill; the kill
+// slowed with -l so they checkpoint (every 1 s or 16 MiB) before the kill; the kill
 // waits for the journal, not for a clock. Needs the built CLI
 // (`npx tsc -p tsconfig.json`).
 import { spawn, type ChildProcess } from 'node:child_process';
