@@ -1,58 +1,140 @@
 /**
  * `npm run bench`: ferry side by side with OpenSSH sftp/scp, rsync and rclone
- * against one real sshd started here, on data made here. Prints MB/s, peak
- * RSS and ferry's ratio to each tool. Figures are measured, never asserted.
+ * against one real sshd started here, on data made here, on loopback and
+ * through a delay proxy (test/support/fault-proxy.ts: the kernel here has no
+ * netem). Prints MB/s, peak RSS and ferry's ratio to each tool. Figures are
+ * measured, never asserted.
  *
- *   npm run bench                 # default cases
- *   npm run bench -- --size 1024  # file size in MiB for the single-file cases
- *   npm run bench -- --only upload,download --tools ferry,sftp
+ *   npm run bench                          # 1 GiB loopback, 5,000 files, 256 MiB at 50/100 ms RTT
+ *   npx tsx bench/run.ts --quick           # smoke run: 64 MiB, 500 files, 64 MiB delayed
+ *   npm run bench -- --cases 100ms --tools ferry,sftp
+ *
+ * Options: --size MiB (loopback file), --files N, --delay-size MiB (proxied file),
+ * --cases a,b (substrings of the case ids below), --tools a,b (substrings of
+ * tool names), --repeat N (best of N), --timeout s (per tool run, default 600).
+ * Case ids: up-loop down-loop files down-50ms up-50ms down-100ms up-100ms.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js';
 import { startSshd, sha256File, type Sshd } from '../test/support/sshd.js';
-import { ferry, rclone, rsync, scp, sftp, type Direction, type Tool } from './tools.js';
+import { ferry, rclone, rsync, scp, sftp, type Direction, type Target, type Tool, type ToolRun } from './tools.js';
 
-interface Args { sizeMiB: number; files: number; only?: string[]; tools?: string[]; repeat: number }
+const LINK_RATE = 125e6; // bytes/s: a gigabit link
+const RTTS_MS = [50, 100];
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeMiB: 256, files: 5000, repeat: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    if (argv[i] === '--size') (a.sizeMiB = Number(v)), i++;
-    else if (argv[i] === '--files') (a.files = Number(v)), i++;
-    else if (argv[i] === '--only') (a.only = v.split(',')), i++;
-    else if (argv[i] === '--tools') (a.tools = v.split(',')), i++;
-    else if (argv[i] === '--repeat') (a.repeat = Number(v)), i++;
-  }
-  return a;
+interface Args {
+  sizeMiB: number; files: number; delaySizeMiB: number; repeat: number; timeoutSec: number; quick: boolean;
+  cases?: string[]; tools?: string[];
 }
 
-interface Measured { seconds: number; rssMiB: number; ok: boolean; note?: string }
+function parseArgs(argv: string[]): Args {
+  const set: Partial<Args> = {};
+  let quick = false;
+  const num = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, v] = [argv[i], argv[i + 1]];
+    const list = () => (i++, (v ?? '').split(',').filter(Boolean));
+    if (flag === '--quick') quick = true;
+    else if (flag === '--size') (set.sizeMiB = num(flag, v)), i++;
+    else if (flag === '--files') (set.files = num(flag, v)), i++;
+    else if (flag === '--delay-size') (set.delaySizeMiB = num(flag, v)), i++;
+    else if (flag === '--repeat') (set.repeat = num(flag, v)), i++;
+    else if (flag === '--timeout') (set.timeoutSec = num(flag, v)), i++;
+    else if (flag === '--cases' || flag === '--only') set.cases = list();
+    else if (flag === '--tools') set.tools = list();
+    else throw new Error(`unknown option ${flag} (see the comment at the top of bench/run.ts)`);
+  }
+  const sizes = quick ? { sizeMiB: 64, files: 500, delaySizeMiB: 64 } : { sizeMiB: 1024, files: 5000, delaySizeMiB: 256 };
+  return { ...sizes, repeat: 1, timeoutSec: 600, quick, ...set };
+}
 
-function timed(cmd: string, args: string[], stdin: string | undefined, env: NodeJS.ProcessEnv): Promise<Measured> {
+interface Case {
+  id: string;
+  name: string;
+  dir: Direction;
+  recursive: boolean;
+  bytes: number;
+  /** File size in MiB for single-file cases. */
+  mib?: number;
+  /** Through the proxy: one-way delay each direction, and the cap. */
+  link?: { oneWayMs: number; rate: number };
+}
+
+function buildCases(a: Args): Case[] {
+  const MiB = 1024 * 1024;
+  const all: Case[] = [
+    { id: 'up-loop', name: `${a.sizeMiB} MiB upload, loopback`, dir: 'upload', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB },
+    { id: 'down-loop', name: `${a.sizeMiB} MiB download, loopback`, dir: 'download', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB },
+    { id: 'files', name: `${a.files} x 4 KiB upload, loopback`, dir: 'upload', recursive: true, bytes: a.files * 4096 },
+  ];
+  for (const rtt of RTTS_MS) {
+    for (const dir of ['download', 'upload'] as const) {
+      all.push({
+        id: `${dir === 'download' ? 'down' : 'up'}-${rtt}ms`,
+        name: `${a.delaySizeMiB} MiB ${dir}, ${rtt} ms RTT, ${LINK_RATE / 1e6} MB/s`,
+        dir, recursive: false, bytes: a.delaySizeMiB * MiB, mib: a.delaySizeMiB,
+        link: { oneWayMs: rtt / 2, rate: LINK_RATE },
+      });
+    }
+  }
+  return all.filter((c) => !a.cases || a.cases.some((f) => c.id.includes(f)));
+}
+
+type Status = 'ok' | 'FAILED' | 'TIMEOUT';
+interface Measured { seconds: number; rssMiB: number; status: Status; note?: string }
+
+let running: ChildProcess | undefined;
+let interrupted = false;
+
+/** Runs one tool under /usr/bin/time in its own process group, killed whole on timeout. */
+function timed(run: ToolRun, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Measured> {
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', cmd, ...args], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', run.cmd, ...run.args], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    running = child;
     let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdin.end(stdin ?? '');
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8192)));
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(run.stdin ?? '');
     child.on('close', (code) => {
+      clearTimeout(timer);
+      running = undefined;
       const m = /BENCH ([\d.]+) (\d+)/.exec(err);
+      const status: Status = timedOut ? 'TIMEOUT' : code === 0 && m ? 'ok' : 'FAILED';
+      const tail = err.split('\n').filter((l) => l && !l.startsWith('BENCH') && !l.startsWith('Command ')).slice(-2).join(' | ');
       resolve({
         seconds: m ? Number(m[1]) : NaN,
         rssMiB: m ? Number(m[2]) / 1024 : NaN,
-        ok: code === 0,
-        note: code === 0 ? undefined : err.split('\n').filter((l) => l && !l.startsWith('BENCH')).slice(-2).join(' | '),
+        status,
+        note: status === 'ok' ? undefined : timedOut ? `killed after ${timeoutMs / 1000} s` : tail || `exit ${code}`,
       });
     });
   });
 }
 
+function killGroup(child: ChildProcess) {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 async function makeFile(path: string, mib: number) {
   const out = createWriteStream(path);
-  for (let i = 0; i < mib; i++) if (!out.write(randomBytes(1024 * 1024))) await new Promise((r) => out.once('drain', r));
+  for (let i = 0; i < mib; i++) if (!out.write(randomBytes(1024 * 1024))) await new Promise<void>((r) => out.once('drain', () => r()));
   await new Promise<void>((r, j) => out.end((e?: Error) => (e ? j(e) : r())));
 }
 
@@ -65,81 +147,151 @@ async function makeTree(dir: string, count: number) {
   }
 }
 
-interface Case { name: string; dir: Direction; recursive: boolean; bytes: number; src: string; verify?: string }
+async function countFiles(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).length;
+}
+
+/** A proxy with the case's link in front of sshd, and a known_hosts pinning sshd's key at the proxy's port. */
+async function startLink(sd: Sshd, link: NonNullable<Case['link']>, work: string): Promise<{ proxy: FaultProxy; target: Target }> {
+  const proxy = await startFaultProxy({
+    target: { host: sd.host, port: sd.port },
+    delayMs: { up: link.oneWayMs, down: link.oneWayMs },
+    rateBytesPerSec: link.rate,
+  });
+  const [keyType, keyB64] = sd.hostKeyPub.split(/\s+/);
+  const knownHosts = `${work}/known_hosts_proxy`;
+  await writeFile(knownHosts, `[${proxy.host}]:${proxy.port} ${keyType} ${keyB64}\n`, { mode: 0o600 });
+  return { proxy, target: { ...sd, host: proxy.host, port: proxy.port, knownHosts } };
+}
+
+interface Row { c: Case; tool: string; m: Measured }
+
+async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: string; sum?: string }, tools: Tool[]): Promise<Row[]> {
+  const { sd, work, args } = ctx;
+  const remote = `${work}/remote-${c.recursive ? 'tree' : 'big'}`;
+  const localOut = `${work}/local-out`;
+  await rm(remote, { recursive: true, force: true });
+  if (c.dir === 'download') await copyFile(ctx.src, remote);
+  const rows: Row[] = [];
+  for (const tool of tools) {
+    let best: Measured | undefined;
+    for (let r = 0; r < args.repeat && !interrupted; r++) {
+      if (c.dir === 'upload') await rm(remote, { recursive: true, force: true });
+      await rm(localOut, { recursive: true, force: true });
+      const link = c.link ? await startLink(sd, c.link, work) : undefined;
+      let m: Measured;
+      try {
+        const local = c.dir === 'upload' ? ctx.src : localOut;
+        m = await timed(tool.command(link?.target ?? sd, c.dir, local, remote, { recursive: c.recursive }), sd.env, args.timeoutSec * 1000);
+      } finally {
+        await link?.proxy.close();
+      }
+      if (m.status === 'ok') Object.assign(m, await verify(c, ctx, c.dir === 'upload' ? remote : localOut, link?.proxy));
+      if (!best || (m.status === 'ok' && (best.status !== 'ok' || m.seconds < best.seconds))) best = m;
+    }
+    if (!best) break;
+    rows.push({ c, tool: tool.name, m: best });
+    process.stderr.write(`${c.name.padEnd(40)} ${tool.name.padEnd(20)} ${fmt(c.bytes, best)}\n`);
+  }
+  return rows;
+}
+
+/** A run only counts if the copy is right and, through the proxy, really went through it. */
+async function verify(c: Case, ctx: { args: Args; sum?: string }, out: string, proxy?: FaultProxy): Promise<Partial<Measured>> {
+  if (proxy && proxy.bytes.up + proxy.bytes.down < c.bytes) return { status: 'FAILED', note: 'traffic did not go through the proxy' };
+  if (c.recursive) {
+    const n = await countFiles(out);
+    return n === ctx.args.files ? {} : { status: 'FAILED', note: `${n} of ${ctx.args.files} files arrived` };
+  }
+  return (await sha256File(out).catch(() => '')) === ctx.sum ? {} : { status: 'FAILED', note: 'sha256 mismatch' };
+}
+
+function mbps(bytes: number, m: Measured): number {
+  return bytes / 1e6 / m.seconds;
+}
+
+function fmt(bytes: number, m: Measured): string {
+  if (m.status !== 'ok') return `${m.status} ${m.note ?? ''}`;
+  return `${mbps(bytes, m).toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(2).padStart(6)} s  RSS ${m.rssMiB.toFixed(0)} MiB`;
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim() || `${cmd}: unavailable`;
+}
+
+async function describeMachine(): Promise<string> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU';
+  const nproc = firstLine('nproc', []) || String(availableParallelism());
+  return [
+    `Machine: ${model}, nproc ${nproc}, Node ${process.version}, ${firstLine('ssh', ['-V'])}`,
+    `Also: ${firstLine('rclone', ['version'])}, ${firstLine('rsync', ['--version']).replace(/\s+/g, ' ')}`,
+  ].join('\n');
+}
+
+function printTable(rows: Row[], cases: Case[], header: string) {
+  const lines = [
+    '', header, '',
+    '| case | tool | MB/s | seconds | peak RSS MiB | ferry ÷ tool (>1: ferry faster) |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  const notes: string[] = [];
+  for (const c of cases) {
+    const f = rows.find((r) => r.c === c && r.tool === ferry.name);
+    for (const r of rows.filter((x) => x.c === c)) {
+      const ok = r.m.status === 'ok';
+      const rate = ok ? mbps(c.bytes, r.m).toFixed(1) : r.m.status;
+      const ratio = r.tool === ferry.name ? '—' : f?.m.status === 'ok' && ok ? `${(mbps(c.bytes, f.m) / mbps(c.bytes, r.m)).toFixed(2)}` : '';
+      const rss = Number.isNaN(r.m.rssMiB) ? '-' : r.m.rssMiB.toFixed(0);
+      lines.push(`| ${c.name} | ${r.tool} | ${rate} | ${ok ? r.m.seconds.toFixed(2) : '-'} | ${rss} | ${ratio} |`);
+      if (!ok) notes.push(`- ${c.name}, ${r.tool}: ${r.m.status}: ${r.m.note ?? ''}`);
+    }
+  }
+  lines.push('', 'Seconds are wall time of the whole command (start-up and SSH handshake included); peak RSS is');
+  lines.push('the largest single process /usr/bin/time saw (for sftp/scp/rsync: the client, ssh or rsync).');
+  if (notes.length) lines.push('', ...notes);
+  process.stdout.write(lines.join('\n') + '\n');
+}
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const allTools = [ferry, sftp, scp, rsync, rclone];
-  const tools = allTools.filter((t) => !args.tools || args.tools.some((n) => t.name.toLowerCase().includes(n)));
+  const tools = allTools.filter((t) => !args.tools || args.tools.some((n) => t.name.toLowerCase().includes(n.toLowerCase())));
+  const cases = buildCases(args);
+  if (!cases.length || !tools.length) throw new Error('no case or no tool left after --cases/--tools');
+  process.once('SIGINT', () => {
+    interrupted = true;
+    if (running) killGroup(running);
+  });
+  const load0 = loadavg()[0];
   const work = await mkdtemp(`${tmpdir()}/ferry-bench-`);
-  const sd: Sshd = await startSshd({ extraConfig: ['MaxSessions 100'] });
-  const env = { ...sd.env };
+  const sd = await startSshd({ extraConfig: ['MaxSessions 100'] });
   try {
-    const big = `${work}/big.bin`;
-    const tree = `${work}/tree`;
-    const bytes = args.sizeMiB * 1024 * 1024;
-    const cases: Case[] = [
-      { name: `${args.sizeMiB} MiB upload, loopback`, dir: 'upload', recursive: false, bytes, src: big },
-      { name: `${args.sizeMiB} MiB download, loopback`, dir: 'download', recursive: false, bytes, src: big },
-      { name: `${args.files} x 4 KiB upload, loopback`, dir: 'upload', recursive: true, bytes: args.files * 4096, src: tree },
-    ].filter((c) => !args.only || args.only.some((o) => c.name.includes(o)));
     process.stderr.write(`making data in ${work}\n`);
-    await makeFile(big, args.sizeMiB);
-    const bigSum = await sha256File(big);
-    if (cases.some((c) => c.recursive)) await makeTree(tree, args.files);
-
-    const rows: { case: string; tool: string; m: Measured }[] = [];
-    for (const c of cases) {
-      for (const tool of tools) {
-        let best: Measured | undefined;
-        for (let r = 0; r < args.repeat; r++) {
-          const remote = `${work}/remote-${c.recursive ? 'tree' : 'big'}`;
-          const local = c.dir === 'upload' ? c.src : `${work}/local-out`;
-          await rm(remote, { recursive: true, force: true });
-          await rm(`${work}/local-out`, { recursive: true, force: true });
-          if (c.dir === 'download') await (c.recursive ? rm(remote) : writeFile(remote, '')).catch(() => undefined);
-          const from = c.dir === 'download' ? big : undefined;
-          if (from) await runCopy(from, remote);
-          const run = tool.command(sd, c.dir, local, remote, { recursive: c.recursive });
-          const m = await timed(run.cmd, run.args, run.stdin, env);
-          if (m.ok && !c.recursive) {
-            const out = c.dir === 'upload' ? remote : `${work}/local-out`;
-            if ((await sha256File(out).catch(() => '')) !== bigSum) Object.assign(m, { ok: false, note: 'sha256 mismatch' });
-          }
-          if (!best || (m.ok && m.seconds < best.seconds)) best = m;
-        }
-        rows.push({ case: c.name, tool: tool.name, m: best! });
-        process.stderr.write(`${c.name.padEnd(34)} ${tool.name.padEnd(20)} ${fmt(c.bytes, best!)}\n`);
-      }
+    const files = new Map<number, { src: string; sum: string }>();
+    for (const mib of new Set(cases.flatMap((c) => (c.mib ? [c.mib] : [])))) {
+      const src = `${work}/big-${mib}.bin`;
+      await makeFile(src, mib);
+      files.set(mib, { src, sum: await sha256File(src) });
     }
-    printTable(rows, cases);
+    if (cases.some((c) => c.recursive)) await makeTree(`${work}/tree`, args.files);
+
+    const rows: Row[] = [];
+    for (const c of cases) {
+      if (interrupted) break;
+      const data = c.mib ? files.get(c.mib)! : { src: `${work}/tree`, sum: undefined };
+      rows.push(...(await runCase(c, { sd, work, args, ...data }, tools)));
+    }
+    const mode = args.quick ? 'quick run (--quick)' : 'full run';
+    const header = `${await describeMachine()}\nLoad average (1 min) ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end; ${mode}, best of ${args.repeat}.`;
+    printTable(rows, cases.filter((c) => rows.some((r) => r.c === c)), header);
+    if (interrupted) process.exitCode = 130;
   } finally {
     await sd.stop();
     await rm(work, { recursive: true, force: true });
   }
-}
-
-async function runCopy(from: string, to: string) {
-  const { copyFile } = await import('node:fs/promises');
-  await copyFile(from, to);
-}
-
-function fmt(bytes: number, m: Measured): string {
-  if (!m.ok) return `FAILED ${m.note ?? ''}`;
-  return `${(bytes / 1e6 / m.seconds).toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(2).padStart(6)} s  RSS ${m.rssMiB.toFixed(0)} MiB`;
-}
-
-function printTable(rows: { case: string; tool: string; m: Measured }[], cases: Case[]) {
-  const lines = ['', '| case | tool | MB/s | seconds | peak RSS MiB | ferry ratio |', '|---|---|---:|---:|---:|---:|'];
-  for (const c of cases) {
-    const f = rows.find((r) => r.case === c.name && r.tool === 'ferry');
-    for (const r of rows.filter((x) => x.case === c.name)) {
-      const rate = r.m.ok ? (c.bytes / 1e6 / r.m.seconds).toFixed(1) : 'failed';
-      const ratio = f?.m.ok && r.m.ok && r.tool !== 'ferry' ? `${(r.m.seconds / f.m.seconds).toFixed(2)}x` : '';
-      lines.push(`| ${c.name} | ${r.tool} | ${rate} | ${r.m.ok ? r.m.seconds.toFixed(2) : '-'} | ${r.m.rssMiB.toFixed(0)} | ${ratio} |`);
-    }
-  }
-  process.stdout.write(lines.join('\n') + '\n');
 }
 
 main().catch((err) => {

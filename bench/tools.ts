@@ -5,6 +5,12 @@
 import type { Sshd } from '../test/support/sshd.js';
 import { ferryBin } from '../test/support/run-ferry.js';
 
+/**
+ * Where a tool connects: the sshd itself, or a delay proxy in front of it
+ * (another port, so another known_hosts file pinning the same host key).
+ */
+export type Target = Pick<Sshd, 'host' | 'port' | 'user' | 'clientKey' | 'knownHosts'>;
+
 export type Direction = 'upload' | 'download';
 
 export interface ToolRun {
@@ -17,10 +23,10 @@ export interface ToolRun {
 export interface Tool {
   name: string;
   /** Copy `local` to `remote` (upload) or back (download); recursive when `dir`. */
-  command(sd: Sshd, dir: Direction, local: string, remote: string, opts: { recursive: boolean }): ToolRun;
+  command(sd: Target, dir: Direction, local: string, remote: string, opts: { recursive: boolean }): ToolRun;
 }
 
-function sshOpts(sd: Sshd): string[] {
+function sshOpts(sd: Target): string[] {
   return ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${sd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-i', sd.clientKey];
 }
 
@@ -28,7 +34,7 @@ export const ferry: Tool = {
   name: 'ferry',
   command: (sd, dir, local, remote, o) => {
     const r = `${sd.user}@${sd.host}:${remote}`;
-    const flags = ['-q', '-B', '-P', String(sd.port), ...(o.recursive ? ['-r'] : [])];
+    const flags = ['-q', '-B', '-P', String(sd.port), '-o', `UserKnownHostsFile=${sd.knownHosts}`, ...(o.recursive ? ['-r'] : [])];
     return { cmd: process.execPath, args: [ferryBin, 'cp', ...flags, ...(dir === 'upload' ? [local, r] : [r, local])] };
   },
 };

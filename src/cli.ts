@@ -128,6 +128,56 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
       });
     });
 
+  program
+    .command('copy-id')
+    .summary('install your public key(s) in a server\'s authorized_keys, like ssh-copy-id')
+    .description('Install public keys in ~/.ssh/authorized_keys on the server, like ssh-copy-id, over SFTP ' +
+      '(never a remote shell), then log in with only the new key to check it works. Keys: -i FILE, ' +
+      'else the ssh-agent\'s keys, else the newest ~/.ssh/id*.pub. Keys already there are skipped.')
+    .usage('[options] [user@]host')
+    .argument('[destination]', '[user@]host')
+    .option('-i [identity_file]', 'install the key in FILE (or FILE.pub); a bare -i: the newest ~/.ssh/id*.pub, not the agent\'s')
+    .option('-p <port>', 'port to connect to on the remote host', intArg('port', 1, 65535))
+    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
+    .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
+    .option('-n', 'dry run: print the key(s) that would be installed, change nothing')
+    .option('-f', 'force: install the key(s) even if the server already has them')
+    .addHelpText('after', '\nExit codes:\n  0    success (or nothing to add)\n' +
+      '  1    key file unreadable, ~/.ssh or authorized_keys unusable (e.g. a symlink), or the new key does not log in\n' +
+      '  2    usage error\n  3    connection or protocol error\n  4    authentication or host-key failure\n  130  interrupted (Ctrl-C)')
+    .action(async (destination: string | undefined, opts: Record<string, unknown>) => {
+      const { runCopyId } = await import('./commands/copy-id.js');
+      let identity = opts.i as string | true | undefined;
+      // As ssh-copy-id: in `-i user@host` the operand is the host, and -i has no file.
+      if (destination === undefined && typeof identity === 'string') [destination, identity] = [identity, true];
+      if (destination === undefined) throw new UsageError('copy-id needs a destination', { hint: 'ferry copy-id [-i [identity_file]] [-p port] [user@]host' });
+      process.exitCode = await runCopyId(destination, {
+        identity, port: opts.p as number | undefined, sshOptions: opts.o as string[], configFile: opts.F as string | undefined,
+        dryRun: Boolean(opts.n), force: Boolean(opts.f),
+      });
+    });
+
+  program
+    .command('ssh-config')
+    .summary('print the SSH settings ferry resolves for a host, like ssh -G')
+    .description('Print the settings ferry will use for HOST, resolved from the command line, -F or ' +
+      '~/.ssh/config, and /etc/ssh/ssh_config, as lower-case "keyword value" lines like ssh -G.')
+    .usage('[options] [user@]host')
+    .argument('<destination>', '[user@]host')
+    .option('-P <port>', 'port', intArg('port', 1, 65535))
+    .option('-i <identity_file>', 'identity file (repeatable)', collect, [])
+    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
+    .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
+    .option('-J <destination>', 'jump host(s): [user@]host[:port][,...]')
+    .option('-v', 'verbose: show which files and blocks were read', (_v: string, n: number) => n + 1, 0)
+    .action(async (destination: string, opts: Record<string, unknown>) => {
+      const { runSshConfig } = await import('./commands/ssh-config.js');
+      process.exitCode = runSshConfig(destination, {
+        configFile: opts.F as string | undefined, sshOptions: opts.o as string[], port: opts.P as number | undefined,
+        identity: opts.i as string[], jump: opts.J as string | undefined, verbose: opts.v as number,
+      });
+    });
+
   return program;
 }
 

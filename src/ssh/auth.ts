@@ -1,75 +1,26 @@
 /**
- * Authentication in OpenSSH's order: agent keys, identity files (asking for
- * a passphrase when one is encrypted), keyboard-interactive, password.
- * Secrets live only in memory long enough to hand them to ssh2.
+ * Authentication in OpenSSH's order: agent keys (SSH_AUTH_SOCK or
+ * IdentityAgent), identity files (a passphrase asked only for a key the server
+ * would accept), keyboard-interactive, password; PreferredAuthentications may
+ * reorder the methods. Secrets live only in memory long enough to hand them
+ * to ssh2, and never reach argv, logs or messages.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import ssh2 from 'ssh2';
+import { existsSync } from 'node:fs';
 import type { AnyAuthMethod, AuthenticationType, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
+import { sha256Fingerprint } from '../keys/fingerprint.js';
 import type { HostSettings } from './config.js';
+import { IdentityFileAgent, ListingAgent, publicKeyOf, readIdentityFile, unlockIdentity, type IdentityFile } from './identity.js';
 import type { Prompter } from './prompter.js';
 
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+const DEFAULT_ORDER = ['publickey', 'keyboard-interactive', 'password'];
 
-function agentSocket(s: HostSettings): string | undefined {
-  if (s.identitiesOnly) return undefined;
+/** The agent socket to use, or undefined for none. */
+export function agentSocket(s: HostSettings, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const ia = s.identityAgent;
   if (ia === 'none') return undefined;
-  if (ia && ia !== 'SSH_AUTH_SOCK') return ia.startsWith('$') ? process.env[ia.slice(1)] : ia;
-  return process.env.SSH_AUTH_SOCK || undefined;
-}
-
-interface IdentityFile {
-  path: string;
-  explicit: boolean;
-}
-
-function identityFiles(s: HostSettings): IdentityFile[] {
-  const files: IdentityFile[] = s.identityFiles.map((path) => ({ path, explicit: true }));
-  if (files.length === 0) {
-    for (const name of DEFAULT_IDENTITIES) files.push({ path: `${homedir()}/.ssh/${name}`, explicit: false });
-  }
-  return files;
-}
-
-/** Load one private key, asking for its passphrase if needed. undefined = skip it. */
-async function loadIdentity(f: IdentityFile, s: HostSettings, prompter: Prompter): Promise<ParsedKey | undefined> {
-  let data: Buffer;
-  try {
-    const st = statSync(f.path);
-    if ((st.mode & 0o077) !== 0 && process.getuid?.() === st.uid) {
-      prompter.warn(
-        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n' +
-          '@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n' +
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n' +
-          `Permissions 0${(st.mode & 0o777).toString(8)} for '${f.path}' are too open.\n` +
-          'It is required that your private key files are NOT accessible by others.\n' +
-          'This private key will be ignored.\n' +
-          `Fix it with: chmod 600 '${f.path}'`,
-      );
-      return undefined;
-    }
-    data = readFileSync(f.path);
-  } catch {
-    if (f.explicit) prompter.warn(`Warning: Identity file ${f.path} not accessible: No such file or directory.`);
-    return undefined;
-  }
-  let parsed = ssh2.utils.parseKey(data);
-  for (let attempt = 0; parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message); attempt++) {
-    if (attempt >= 3 || s.batchMode || !prompter.interactive) {
-      prompter.debug(`skipping encrypted key ${f.path}: no passphrase can be asked for`);
-      return undefined;
-    }
-    const pass = await prompter.ask(`Enter passphrase for key '${f.path}': `, { secret: true });
-    if (pass === '') return undefined;
-    parsed = ssh2.utils.parseKey(data, pass);
-  }
-  if (parsed instanceof Error) {
-    prompter.debug(`skipping ${f.path}: ${parsed.message}`);
-    return undefined;
-  }
-  return Array.isArray(parsed) ? parsed[0] : parsed;
+  if (ia === undefined || ia === 'SSH_AUTH_SOCK') return env.SSH_AUTH_SOCK || undefined;
+  if (ia.startsWith('$')) return env[ia.slice(1)] || undefined;
+  return ia;
 }
 
 export interface AuthState {
@@ -77,26 +28,72 @@ export interface AuthState {
   lastMethod?: AnyAuthMethod['type'];
 }
 
-/** The authHandler ssh2 calls for each next method to try. */
-export function createAuthHandler(s: HostSettings, prompter: Prompter, state: AuthState = {}): AuthHandlerMiddleware {
-  const canAsk = () => prompter.interactive && !s.batchMode;
-  const steps: (() => Promise<AnyAuthMethod | undefined>)[] = [];
-  const agent = agentSocket(s);
-  if (agent) steps.push(async () => ({ type: 'agent', username: s.user, agent }));
-  for (const f of identityFiles(s)) {
-    steps.push(async () => {
-      const key = await loadIdentity(f, s, prompter);
-      if (!key) return undefined;
-      prompter.debug(`Offering public key: ${f.path} ${key.type}`);
-      return { type: 'publickey', username: s.user, key };
-    });
+interface Step {
+  /** Checked against the server's list before run() asks anybody anything. */
+  method: AuthenticationType;
+  run: () => Promise<AnyAuthMethod | undefined>;
+}
+
+function publicKeySteps(s: HostSettings, prompter: Prompter): Step[] {
+  const steps: Step[] = [];
+  const files: IdentityFile[] = s.identityFiles.map((path) => ({ path, explicit: s.identityFilesExplicit }));
+  // Base64 public blobs the agent has offered, so a file is not offered twice.
+  const offered = new Set<string>();
+  const sock = agentSocket(s);
+  if (sock) {
+    steps.push({ method: 'publickey', run: async () => {
+      if (!existsSync(sock)) {
+        prompter.debug(`no agent at ${sock}`);
+        return undefined;
+      }
+      let allow: (k: ParsedKey) => boolean = () => true;
+      if (s.identitiesOnly) {
+        // Only agent keys that belong to the configured identity files.
+        const wanted = new Set<string>();
+        // As OpenSSH, a .pub file alone is enough to name an agent key.
+        const quiet = { ...prompter, warn: () => undefined, debug: () => undefined };
+        for (const f of files) {
+          const pub = publicKeyOf(f.path) ?? publicKeyOf(f.path, readIdentityFile({ ...f, explicit: false }, quiet));
+          if (pub) wanted.add(pub.getPublicSSH().toString('base64'));
+        }
+        allow = (k) => wanted.has(k.getPublicSSH().toString('base64'));
+      }
+      prompter.debug(`Trying keys from the agent at ${sock}${s.identitiesOnly ? ' (IdentitiesOnly: only those of identity files)' : ''}`);
+      return { type: 'agent', username: s.user, agent: new ListingAgent(sock, allow, offered) };
+    } });
   }
-  steps.push(async () => {
+  for (const f of files) {
+    steps.push({ method: 'publickey', run: async () => {
+      const inAgent = (k: ParsedKey | undefined) => k !== undefined && offered.has(k.getPublicSSH().toString('base64'));
+      if (inAgent(publicKeyOf(f.path))) {
+        prompter.debug(`${f.path}: already offered through the agent`);
+        return undefined;
+      }
+      const text = readIdentityFile(f, prompter);
+      if (text === undefined) return undefined;
+      const pub = publicKeyOf(f.path, text);
+      if (inAgent(pub)) {
+        prompter.debug(`${f.path}: already offered through the agent`);
+        return undefined;
+      }
+      prompter.debug(`Offering public key: ${f.path}${pub ? ` ${pub.type} ${sha256Fingerprint(pub.getPublicSSH())}` : ''}`);
+      const agent = new IdentityFileAgent(pub, () => unlockIdentity(f.path, text, s, prompter));
+      return { type: 'agent', username: s.user, agent };
+    } });
+  }
+  return steps;
+}
+
+function keyboardInteractiveStep(s: HostSettings, prompter: Prompter, canAsk: () => boolean): Step {
+  return { method: 'keyboard-interactive', run: async () => {
     if (!canAsk()) return undefined;
     return {
       type: 'keyboard-interactive',
       username: s.user,
-      prompt: (_name, instructions, _lang, prompts, finish) => {
+      prompt: (name, instructions, _lang, prompts, finish) => {
+        if (prompts.length === 0) return finish([]);
+        // As OpenSSH: the server's name and instructions, then each prompt.
+        if (name) prompter.warn(name);
         if (instructions) prompter.warn(instructions);
         (async () => {
           const answers: string[] = [];
@@ -105,25 +102,51 @@ export function createAuthHandler(s: HostSettings, prompter: Prompter, state: Au
         })().catch(() => finish([]));
       },
     };
-  });
-  if (s.passwordAuthentication) {
-    for (let i = 0; i < s.numberOfPasswordPrompts; i++) {
-      steps.push(async () => {
-        if (!canAsk()) return undefined;
-        const password = await prompter.ask(`${s.user}@${s.hostName}'s password: `, { secret: true });
-        return { type: 'password', username: s.user, password };
-      });
+  } };
+}
+
+function passwordStep(s: HostSettings, prompter: Prompter, canAsk: () => boolean): Step {
+  return { method: 'password', run: async () => {
+    if (!canAsk()) return undefined;
+    let password: string;
+    try {
+      password = await prompter.ask(`${s.user}@${s.hostName}'s password: `, { secret: true });
+    } catch {
+      return undefined;
+    }
+    return { type: 'password', username: s.user, password };
+  } };
+}
+
+/** The methods to try, in order. */
+function buildSteps(s: HostSettings, prompter: Prompter): Step[] {
+  const canAsk = () => prompter.interactive && !s.batchMode;
+  const steps: Step[] = [];
+  const order = (s.preferredAuthentications ?? DEFAULT_ORDER).filter((m, i, all) => all.indexOf(m) === i);
+  for (const method of order) {
+    if (method === 'publickey' && s.pubkeyAuthentication) steps.push(...publicKeySteps(s, prompter));
+    const tries = Math.max(0, s.numberOfPasswordPrompts);
+    if (method === 'keyboard-interactive' && s.kbdInteractiveAuthentication) {
+      for (let i = 0; i < tries; i++) steps.push(keyboardInteractiveStep(s, prompter, canAsk));
+    }
+    if (method === 'password' && s.passwordAuthentication) {
+      for (let i = 0; i < tries; i++) steps.push(passwordStep(s, prompter, canAsk));
     }
   }
+  return steps;
+}
 
-  const methodOf = (m: AnyAuthMethod): AuthenticationType => (m.type === 'agent' ? 'publickey' : m.type);
+/** The authHandler ssh2 calls for each next method to try. */
+export function createAuthHandler(s: HostSettings, prompter: Prompter, state: AuthState = {}): AuthHandlerMiddleware {
+  const steps = buildSteps(s, prompter);
   let next = 0;
   return (methodsLeft, _partial, callback) => {
     (async () => {
       while (next < steps.length) {
-        const m = await steps[next++]();
+        const step = steps[next++];
+        if (methodsLeft && !methodsLeft.includes(step.method)) continue;
+        const m = await step.run();
         if (!m) continue;
-        if (methodsLeft && !methodsLeft.includes(methodOf(m))) continue;
         state.lastMethod = m.type;
         return m;
       }

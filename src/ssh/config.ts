@@ -1,11 +1,12 @@
 /**
  * Resolve the settings for one host from the command line (-o, -P, -i,
- * user@) and ssh_config files, first value winning as in OpenSSH.
+ * user@, -J, -c, -C) and ssh_config files (-F, else ~/.ssh/config then
+ * /etc/ssh/ssh_config), first value winning as in OpenSSH.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
-import SSHConfig from 'ssh-config';
+import { homedir, hostname as localHostName, userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
+import { ALGORITHM_KEYWORDS, assembleAlgorithms, type AlgorithmKind } from './algorithms.js';
+import { applyConfigFile, applyOptionLine, configError, describeOrigin, OptionStore, type EvalContext, type OptionValue, type Origin } from './config-file.js';
 
 export type StrictMode = 'ask' | 'yes' | 'no' | 'accept-new';
 
@@ -32,25 +33,48 @@ export interface HostSettings {
   hostName: string;
   port: number;
   user: string;
+  /** Identity files to try, tokens expanded (OpenSSH's defaults when none is configured). */
   identityFiles: string[];
+  /** The same as written in the config, as `ssh -G` prints them. */
+  identityFileSpecs: string[];
+  /** False when identityFiles are only OpenSSH's defaults (missing ones are not worth a warning). */
+  identityFilesExplicit: boolean;
   identitiesOnly: boolean;
+  /** none, SSH_AUTH_SOCK, $VAR, or a socket path (expanded). */
   identityAgent?: string;
   batchMode: boolean;
+  /** Seconds. */
   connectTimeout?: number;
   strictHostKeyChecking: StrictMode;
   userKnownHostsFiles: string[];
   globalKnownHostsFiles: string[];
   hashKnownHosts: boolean;
+  /** The name to look the host key up under, instead of [host]:port. */
+  hostKeyAlias?: string;
+  /** Jump hosts, `[user@]host[:port]` comma-separated; undefined for none. */
   proxyJump?: string;
   compression: boolean;
+  /** Same as algorithms.cipher. */
   ciphers?: string[];
+  /** Only the kinds configured; the others are ssh2's defaults. */
+  algorithms: Partial<Record<AlgorithmKind, string[]>>;
   serverAliveInterval: number;
   serverAliveCountMax: number;
+  pubkeyAuthentication: boolean;
+  kbdInteractiveAuthentication: boolean;
   passwordAuthentication: boolean;
+  /** Method names in order; undefined for OpenSSH's default order. */
+  preferredAuthentications?: string[];
   numberOfPasswordPrompts: number;
 }
 
-type Values = Record<string, string | string[]>;
+export interface ResolveOptions {
+  /** -v notes: files read, blocks applied, what is not supported. */
+  debug?: (msg: string) => void;
+}
+
+/** OpenSSH 9's default identity files, in its order. */
+export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((n) => `~/.ssh/${n}`);
 
 /** Parse `-o Key=Value` / `-o "Key Value"` into lower-cased keys. */
 export function parseOption(opt: string): [string, string] {
@@ -59,81 +83,184 @@ export function parseOption(opt: string): [string, string] {
   return [m[1].toLowerCase(), m[2]];
 }
 
-function loadConfig(file: string, required: boolean): SSHConfig | undefined {
-  if (!existsSync(file)) {
-    if (required) throw new UsageError(`can't open config file "${file}": No such file or directory`);
-    return undefined;
+/** `[user@]host[:port]` or `ssh://[user@]host[:port]`, as -J and ProxyJump write a hop. */
+export function parseJumpHop(spec: string): { alias: string; user?: string; port?: number } {
+  const s = spec.trim().replace(/^ssh:\/\//, '');
+  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:@[\]]+)(?::(\d+))?$/.exec(s);
+  const port = m?.[3] ? Number(m[3]) : undefined;
+  if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+    throw new UsageError(`bad jump host "${spec}"`, { hint: 'write it as [user@]host[:port], several separated by commas' });
   }
-  try {
-    return SSHConfig.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`config file "${file}": ${(err as Error).message}`, { cause: err });
+  return { user: m[1], alias: m[2].replace(/^\[|\]$/g, ''), port };
+}
+
+interface Tokens {
+  home: string;
+  localUser: string;
+  user: string;
+  host: string;
+  alias: string;
+  port: number;
+}
+
+/** ~, ${VAR} and OpenSSH's %-tokens, as ssh_config's TOKENS section describes. */
+function expandPath(p: string, t: Tokens, origin: Origin): string {
+  let out = p === '~' ? t.home : p.startsWith('~/') ? t.home + p.slice(1) : p;
+  out = out.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const v = process.env[name];
+    if (v === undefined) throw configError(origin, `environment variable "${name}" in "${p}" is not set`);
+    return v;
+  });
+  const full = localHostName();
+  const values: Record<string, string> = {
+    '%': '%', d: t.home, u: t.localUser, r: t.user, h: t.host, n: t.alias, p: String(t.port),
+    l: full, L: full.split('.')[0], i: String(process.getuid?.() ?? ''),
+  };
+  return out.replace(/%(.?)/g, (_, k: string) => {
+    if (!(k in values)) throw configError(origin, `unknown token %${k} in "${p}"`);
+    return values[k];
+  });
+}
+
+/** Typed access to the store; a bad value is an error naming where it came from. */
+class Values {
+  constructor(private readonly store: OptionStore) {}
+
+  raw(k: string): OptionValue | undefined {
+    const v = this.store.get(k);
+    if (v && v.args.length === 0) throw configError(v.origin, `${k}: missing argument`);
+    return v;
+  }
+
+  str(k: string): string | undefined {
+    return this.raw(k)?.args[0];
+  }
+
+  choice<T>(k: string, map: Record<string, T>, dflt: T): T {
+    const v = this.raw(k);
+    if (!v) return dflt;
+    if (!Object.hasOwn(map, v.args[0].toLowerCase())) throw configError(v.origin, `unsupported value "${v.args[0]}" for ${k} (one of: ${Object.keys(map).join(', ')})`);
+    return map[v.args[0].toLowerCase()];
+  }
+
+  flag(k: string, dflt: boolean): boolean {
+    return this.choice<boolean>(k, { yes: true, true: true, no: false, false: false }, dflt);
+  }
+
+  int(k: string, dflt: number, min: number, max: number): number {
+    const v = this.raw(k);
+    if (!v) return dflt;
+    const n = Number(v.args[0]);
+    if (!/^\d+$/.test(v.args[0]) || n < min || n > max) throw configError(v.origin, `bad number "${v.args[0]}" for ${k} (${min}-${max})`);
+    return n;
+  }
+
+  /** OpenSSH time format: 30, 30s, 5m, 1h30m. undefined = "none". */
+  seconds(k: string): number | undefined {
+    const v = this.raw(k);
+    if (!v || v.args[0].toLowerCase() === 'none') return undefined;
+    const units: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    const parts = /^(\d+[smhdw]?)+$/i.test(v.args[0]) ? v.args[0].match(/\d+[smhdw]?/gi)! : undefined;
+    if (!parts) throw configError(v.origin, `bad time value "${v.args[0]}" for ${k}`);
+    return parts.reduce((sum, p) => sum + Number(/\d+/.exec(p)![0]) * units[p.replace(/\d+/, '').toLowerCase()], 0);
   }
 }
 
-function lower(values: Record<string, unknown>): Values {
-  const out: Values = {};
-  for (const [k, v] of Object.entries(values)) out[k.toLowerCase()] = v as string | string[];
+function fileList(v: OptionValue | undefined, dflt: string[], t: Tokens): string[] {
+  if (!v) return dflt;
+  const words = v.args.flatMap((a) => a.split(/\s+/)).filter(Boolean);
+  if (words.length === 1 && words[0].toLowerCase() === 'none') return [];
+  return words.map((w) => expandPath(w, t, v.origin));
+}
+
+function resolveAlgorithms(vals: Values, debug: (m: string) => void): Partial<Record<AlgorithmKind, string[]>> {
+  const out: Partial<Record<AlgorithmKind, string[]>> = {};
+  for (const [kind, keyword] of Object.entries(ALGORITHM_KEYWORDS) as [AlgorithmKind, string][]) {
+    const v = vals.raw(keyword);
+    if (!v) continue;
+    const { list, unsupported } = assembleAlgorithms(kind, v.args.join(','));
+    if (unsupported.length > 0) debug(`${describeOrigin(v.origin)}: ${keyword}: not supported by ferry, ignored: ${unsupported.join(',')}`);
+    if (list.length === 0) throw configError(v.origin, `none of the ${keyword} in "${v.args.join(' ')}" is supported by ferry`);
+    out[kind] = list;
+  }
   return out;
 }
 
-function yes(v: string | undefined, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  return /^(yes|true|on)$/i.test(v);
+/** IdentityAgent keeps none, SSH_AUTH_SOCK and $VAR as written; a path is expanded. */
+function identityAgent(v: OptionValue | undefined, t: Tokens): string | undefined {
+  const a = v?.args[0];
+  if (a === undefined || a === 'none' || a === 'SSH_AUTH_SOCK') return a;
+  if (a.startsWith('$') && !a.startsWith('${')) {
+    if (!/^\$[A-Za-z_][A-Za-z0-9_]*$/.test(a)) throw configError(v!.origin, `invalid environment name ${a}`);
+    return a;
+  }
+  return expandPath(a, t, v!.origin);
 }
 
-function expandTilde(p: string, home: string): string {
-  return p === '~' ? home : p.startsWith('~/') ? home + p.slice(1) : p;
+/** ProxyJump unless a ProxyCommand came first; ferry runs no local proxy commands. */
+function proxyJump(vals: Values): string | undefined {
+  const jump = vals.raw('proxyjump');
+  const cmd = vals.raw('proxycommand');
+  if (cmd && cmd.args.join(' ').toLowerCase() !== 'none' && (!jump || cmd.seq < jump.seq)) {
+    throw new UsageError(`${describeOrigin(cmd.origin)}: ProxyCommand is not supported by ferry`, {
+      hint: 'use ProxyJump [user@]host[:port] instead, or -o ProxyCommand=none to ignore it',
+    });
+  }
+  const spec = jump?.args.join('');
+  if (spec === undefined || spec.toLowerCase() === 'none') return undefined;
+  for (const hop of spec.split(',')) {
+    try {
+      parseJumpHop(hop);
+    } catch (err) {
+      throw configError(jump!.origin, (err as Error).message);
+    }
+  }
+  return spec;
 }
 
-function expandTokens(p: string, ctx: { home: string; user: string; host: string; localUser: string }): string {
-  return expandTilde(p, ctx.home).replace(/%([%dhru])/g, (_, t: string) =>
-    t === '%' ? '%' : t === 'd' ? ctx.home : t === 'h' ? ctx.host : t === 'r' ? ctx.user : ctx.localUser,
-  );
-}
-
-export function resolveHost(alias: string, user: string | undefined, cli: SshCliOptions): HostSettings {
-  const home = homedir();
-  // First value wins: command line, then the user's file, then the system one.
-  const layers: Values[] = [];
-  const cliValues: Values = {};
+function seedCommandLine(ctx: EvalContext, user: string | undefined, cli: SshCliOptions): void {
+  const at = (option: string): Origin => ({ file: 'command line', line: 0, option });
+  for (const p of cli.identityFiles ?? []) ctx.store.set('identityfile', [p], at(`-i ${p}`));
+  if (user !== undefined) ctx.store.set('user', [user], at(`${user}@`));
+  if (cli.port !== undefined) ctx.store.set('port', [String(cli.port)], at(`-P ${cli.port}`));
+  if (cli.jump !== undefined) ctx.store.set('proxyjump', [cli.jump], at(`-J ${cli.jump}`));
+  if (cli.cipher !== undefined) ctx.store.set('ciphers', [cli.cipher], at(`-c ${cli.cipher}`));
+  if (cli.compression) ctx.store.set('compression', ['yes'], at('-C'));
   for (const o of cli.options ?? []) {
     const [k, v] = parseOption(o);
-    if (k === 'identityfile') cliValues[k] = [...((cliValues[k] as string[]) ?? []), v];
-    else cliValues[k] ??= v;
+    applyOptionLine(`-o ${o}`, `${k} ${v}`, ctx);
   }
-  layers.push(cliValues);
-  const files = cli.configFile ? [cli.configFile] : [`${home}/.ssh/config`, '/etc/ssh/ssh_config'];
-  for (const f of files) {
-    const cfg = loadConfig(f, f === cli.configFile);
-    if (cfg) layers.push(lower(cfg.compute(alias) as Record<string, unknown>));
-  }
-  const get = (k: string): string | undefined => {
-    for (const l of layers) {
-      const v = l[k];
-      if (v !== undefined) return Array.isArray(v) ? v[0] : v;
-    }
-    return undefined;
-  };
-  const getAll = (k: string): string[] => layers.flatMap((l) => (l[k] === undefined ? [] : ([] as string[]).concat(l[k])));
+}
 
+export function resolveHost(alias: string, user: string | undefined, cli: SshCliOptions, opts: ResolveOptions = {}): HostSettings {
+  const home = homedir();
+  const debug = opts.debug ?? (() => undefined);
+  const host = alias.toLowerCase();
+  const ctx: EvalContext = { host, home, store: new OptionStore(), debug };
+  seedCommandLine(ctx, user, cli);
+  if (cli.configFile !== 'none') {
+    const files = cli.configFile ? [{ file: cli.configFile, required: true, system: false }]
+      : [{ file: `${home}/.ssh/config`, required: false, system: false }, { file: '/etc/ssh/ssh_config', required: false, system: true }];
+    for (const f of files) applyConfigFile(f.file, ctx, f);
+  }
+
+  const vals = new Values(ctx.store);
   const localUser = userInfo().username;
-  const hostName = (get('hostname') ?? alias).replace(/%h/g, alias);
-  const finalUser = user ?? get('user') ?? localUser;
-  const ctx = { home, user: finalUser, host: hostName, localUser };
-  const port = cli.port ?? Number(get('port') ?? 22);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`bad port "${get('port')}" for ${alias}`);
+  const hostNameRaw = vals.str('hostname');
+  const hostName = hostNameRaw === undefined ? host : hostNameRaw.replace(/%([%h])/g, (_, t: string) => (t === 'h' ? host : '%'));
+  const port = vals.int('port', 22, 1, 65535);
+  const finalUser = vals.str('user') ?? localUser;
+  const t: Tokens = { home, localUser, user: finalUser, host: hostName, alias, port };
 
-  const identityFiles = [...(cli.identityFiles ?? []), ...getAll('identityfile')].map((p) => expandTokens(p, ctx));
-  const strictRaw = (get('stricthostkeychecking') ?? 'ask').toLowerCase();
-  const strict: StrictMode =
-    strictRaw === 'yes' || strictRaw === 'true' ? 'yes'
-    : strictRaw === 'no' || strictRaw === 'off' || strictRaw === 'false' ? 'no'
-    : strictRaw === 'accept-new' ? 'accept-new'
-    : 'ask';
-  const splitFiles = (v: string | undefined, dflt: string[]) =>
-    v === undefined ? dflt : v.split(/\s+/).filter(Boolean).map((p) => expandTokens(p, ctx));
-  const timeout = get('connecttimeout');
+  const idValues = ctx.store.getAll('identityfile');
+  const identityFilesExplicit = idValues.length > 0;
+  const identityFileSpecs = identityFilesExplicit ? idValues.map((v) => v.args.join(' ')) : DEFAULT_IDENTITY_FILES;
+  const identityFiles = identityFilesExplicit
+    ? idValues.map((v) => expandPath(v.args.join(' '), t, v.origin))
+    : DEFAULT_IDENTITY_FILES.map((p) => `${home}${p.slice(1)}`);
+  const algorithms = resolveAlgorithms(vals, debug);
+  const prefAuth = vals.str('preferredauthentications');
+  const batchMode = vals.flag('batchmode', false);
 
   return {
     alias,
@@ -141,20 +268,31 @@ export function resolveHost(alias: string, user: string | undefined, cli: SshCli
     port,
     user: finalUser,
     identityFiles,
-    identitiesOnly: yes(get('identitiesonly'), false),
-    identityAgent: get('identityagent'),
-    batchMode: yes(get('batchmode'), false),
-    connectTimeout: timeout ? Number(timeout) : undefined,
-    strictHostKeyChecking: strict,
-    userKnownHostsFiles: splitFiles(get('userknownhostsfile'), [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`]),
-    globalKnownHostsFiles: splitFiles(get('globalknownhostsfile'), ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']),
-    hashKnownHosts: yes(get('hashknownhosts'), false),
-    proxyJump: cli.jump ?? get('proxyjump'),
-    compression: cli.compression || yes(get('compression'), false),
-    ciphers: cli.cipher ? cli.cipher.split(',') : get('ciphers')?.split(','),
-    serverAliveInterval: Number(get('serveraliveinterval') ?? 0),
-    serverAliveCountMax: Number(get('serveralivecountmax') ?? 3),
-    passwordAuthentication: yes(get('passwordauthentication'), true),
-    numberOfPasswordPrompts: Number(get('numberofpasswordprompts') ?? 3),
+    identityFileSpecs,
+    identityFilesExplicit,
+    identitiesOnly: vals.flag('identitiesonly', false),
+    identityAgent: identityAgent(vals.raw('identityagent'), t),
+    batchMode,
+    connectTimeout: vals.seconds('connecttimeout') || undefined,
+    strictHostKeyChecking: vals.choice<StrictMode>('stricthostkeychecking',
+      { yes: 'yes', true: 'yes', no: 'no', false: 'no', off: 'no', ask: 'ask', 'accept-new': 'accept-new' }, 'ask'),
+    userKnownHostsFiles: fileList(vals.raw('userknownhostsfile'), [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`], t),
+    globalKnownHostsFiles: fileList(vals.raw('globalknownhostsfile'), ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'], t),
+    hashKnownHosts: vals.flag('hashknownhosts', false),
+    hostKeyAlias: vals.str('hostkeyalias'),
+    proxyJump: proxyJump(vals),
+    compression: vals.flag('compression', false),
+    ciphers: algorithms.cipher,
+    algorithms,
+    // As OpenSSH: in BatchMode a dead server is noticed after 300 s unless told otherwise.
+    serverAliveInterval: vals.seconds('serveraliveinterval') ?? (batchMode ? 300 : 0),
+    serverAliveCountMax: vals.int('serveralivecountmax', 3, 0, 1_000_000),
+    pubkeyAuthentication: vals.choice<boolean>('pubkeyauthentication',
+      { yes: true, true: true, unbound: true, 'host-bound': true, no: false, false: false }, true),
+    kbdInteractiveAuthentication: vals.raw('kbdinteractiveauthentication') ? vals.flag('kbdinteractiveauthentication', true)
+      : vals.flag('challengeresponseauthentication', true),
+    passwordAuthentication: vals.flag('passwordauthentication', true),
+    preferredAuthentications: prefAuth?.split(',').map((m) => m.trim()).filter(Boolean),
+    numberOfPasswordPrompts: vals.int('numberofpasswordprompts', 3, 0, 1000),
   };
 }

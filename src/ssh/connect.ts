@@ -6,10 +6,13 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2, { type Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { AuthError, ConnectionError, HostKeyError, UsageError } from '../errors.js';
+import { withAskpass } from './askpass.js';
 import { createAuthHandler, type AuthState } from './auth.js';
-import { resolveHost, type HostSettings, type SshCliOptions } from './config.js';
-import { verifyHostKey } from './host-verify.js';
+import { parseJumpHop, resolveHost, type HostSettings, type SshCliOptions } from './config.js';
+import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js';
 import type { Prompter } from './prompter.js';
+
+export { parseJumpHop };
 
 export interface SshConnection {
   readonly settings: HostSettings;
@@ -31,18 +34,18 @@ export interface ConnectOptions {
   traceProtocol?: boolean;
 }
 
-/** `[user@]host[:port]` as -J and ProxyJump write it. */
-export function parseJumpHop(spec: string): { alias: string; user?: string; port?: number } {
-  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec.trim());
-  if (!m) throw new UsageError(`bad jump host "${spec}"`, { hint: 'write it as [user@]host[:port], several separated by commas' });
-  return { user: m[1], alias: m[2].replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : undefined };
-}
+/** Until the server's host key arrives, ConnectTimeout (or this) applies. */
+const DEFAULT_CONNECT_TIMEOUT_SEC = 30;
+/** After that, authentication gets this long, not counting time spent at prompts. */
+const AUTH_TIMEOUT_SEC = 60;
+const MAX_JUMP_DEPTH = 8;
 
 function tcpConnect(host: string, port: number, timeoutSec: number | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = netConnect({ host, port });
     // ssh2 leaves Nagle on; small SFTP requests would otherwise wait ~40 ms each.
     sock.setNoDelay(true);
+    // Without ConnectTimeout the system's TCP timeout applies, as in OpenSSH.
     const timer = timeoutSec ? setTimeout(() => {
       sock.destroy();
       reject(new ConnectionError(`connect to host ${host} port ${port}: Connection timed out`));
@@ -59,111 +62,206 @@ function tcpConnect(host: string, port: number, timeoutSec: number | undefined):
   });
 }
 
-function forwardThrough(hop: Client, host: string, port: number): Promise<Duplex> {
+function forwardThrough(hop: Client, hopName: string, host: string, port: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     hop.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
-      if (err) reject(new ConnectionError(`jump host could not reach ${host} port ${port}: ${err.message}`, { cause: err }));
-      else resolve(stream);
+      if (err) {
+        reject(new ConnectionError(`jump host ${hopName} could not reach ${host} port ${port}: ${err.message}`, {
+          cause: err,
+          hint: 'the jump host\'s sshd must allow TCP forwarding (AllowTcpForwarding yes)',
+        }));
+      } else resolve(stream);
     });
   });
 }
 
-/** Handshake, verify the host key, authenticate. */
+/** A timer that does not run while the user is being asked something. */
+function pausableTimer(onExpire: () => void) {
+  let timer: NodeJS.Timeout | undefined;
+  let remaining = 0;
+  let startedAt = 0;
+  let paused = 0;
+  const arm = () => {
+    startedAt = Date.now();
+    timer = setTimeout(onExpire, remaining);
+  };
+  return {
+    start(ms: number) {
+      clearTimeout(timer);
+      remaining = ms;
+      if (paused === 0) arm();
+    },
+    pause() {
+      if (paused++ === 0 && timer) {
+        clearTimeout(timer);
+        timer = undefined;
+        remaining -= Date.now() - startedAt;
+      }
+    },
+    resume() {
+      if (--paused === 0 && remaining > 0) arm();
+    },
+    stop() {
+      clearTimeout(timer);
+      remaining = 0;
+    },
+  };
+}
+
+function pausingPrompter(p: Prompter, t: { pause(): void; resume(): void }): Prompter {
+  return {
+    interactive: p.interactive,
+    async ask(question, opts) {
+      t.pause();
+      try {
+        return await p.ask(question, opts);
+      } finally {
+        t.resume();
+      }
+    },
+    warn: (text) => p.warn(text),
+    debug: (text) => p.debug(text),
+  };
+}
+
+/** Handshake, verify the host key (before any authentication), authenticate. */
 async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth: AuthState = {}): Promise<Client> {
   const client = new ssh2.Client();
-  let hostKeyError: HostKeyError | undefined;
-  let accepted: Buffer | undefined;
+  let timeoutError: ConnectionError | undefined;
+  const timer = pausableTimer(() => {
+    timeoutError ??= new ConnectionError(`${s.hostName} port ${s.port}: connection timed out during the SSH handshake`);
+    client.end();
+    sock.destroy();
+  });
+  const prompter = pausingPrompter(withAskpass(o.prompter, { batch: s.batchMode }), timer);
+  const verifier = createHostVerifier(s, prompter);
+  verifier.onFirstKey = () => timer.start(AUTH_TIMEOUT_SEC * 1000);
+  const serverHostKey = await preferredHostKeyAlgorithms(s);
+  const { cipher, kex, hmac } = s.algorithms;
   const config: ConnectConfig = {
     sock,
     username: s.user,
-    readyTimeout: (s.connectTimeout ?? 30) * 1000,
+    readyTimeout: 0,
     keepaliveInterval: s.serverAliveInterval * 1000,
     keepaliveCountMax: s.serverAliveCountMax,
-    authHandler: createAuthHandler(s, o.prompter, auth),
-    // Called on the first key exchange and on every rekey.
-    hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-      if (accepted) {
-        const same = accepted.equals(key);
-        if (!same) hostKeyError = new HostKeyError(`host key of ${s.hostName} changed during the session (rekey)`);
-        verify(same);
-        return;
-      }
-      verifyHostKey(s, key, o.prompter).then(
-        (r) => {
-          if (r.ok) accepted = key;
-          else hostKeyError = r.error;
-          verify(r.ok);
-        },
-        (err) => {
-          hostKeyError = new HostKeyError(`host key verification failed for ${s.hostName}: ${(err as Error).message}`, { cause: err });
-          verify(false);
-        },
-      );
-    },
+    authHandler: createAuthHandler(s, prompter, auth),
+    hostVerifier: verifier.hostVerifier,
     algorithms: {
       compress: s.compression ? ['zlib@openssh.com', 'zlib', 'none'] : ['none'],
-      ...(s.ciphers ? { cipher: s.ciphers as never } : {}),
+      // ssh2's typings list only the names it knows; ours come from the same table.
+      ...(cipher ? { cipher: cipher as never } : {}),
+      ...(kex ? { kex: kex as never } : {}),
+      ...(hmac ? { hmac: hmac as never } : {}),
+      ...(serverHostKey ? { serverHostKey: serverHostKey as never } : {}),
     },
     debug: o.traceProtocol ? (msg: string) => o.prompter.debug(msg) : undefined,
   };
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('error', (err: Error & { level?: string }) => {
-      if (hostKeyError) return reject(hostKeyError);
-      if (err.level === 'client-authentication') {
-        return reject(new AuthError(`${s.user}@${s.hostName}: Permission denied (all authentication methods failed)`, {
-          cause: err,
-          hint: 'check the user name, -i identity file, or that your key is in the server\'s authorized_keys',
-        }));
+  timer.start((s.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_SEC) * 1000);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.on('error', (err: Error & { level?: string }) => {
+        // An agent that cannot be reached or refuses to sign: ssh2 goes on with the next method.
+        if (err.level === 'agent') return prompter.debug(`agent: ${err.message}`);
+        if (verifier.error) return reject(verifier.error);
+        if (timeoutError) return reject(timeoutError);
+        if (err.level === 'client-authentication') {
+          return reject(new AuthError(`${s.user}@${s.hostName}: Permission denied (all authentication methods failed)`, {
+            cause: err,
+            hint: s.batchMode
+              ? 'BatchMode is on, so nothing was asked: use a key (-i, an agent) the server accepts'
+              : 'check the user name, -i identity file, or that your key is in the server\'s authorized_keys',
+          }));
+        }
+        if (err.level === 'handshake' && /no matching/i.test(err.message)) {
+          return reject(new ConnectionError(`${s.hostName} port ${s.port}: ${err.message}`, {
+            cause: err,
+            hint: 'check Ciphers, KexAlgorithms, HostKeyAlgorithms and MACs (ferry ssh-config HOST shows them)',
+          }));
+        }
+        reject(new ConnectionError(`${s.hostName} port ${s.port}: ${err.message}`, { cause: err }));
+      });
+      client.once('close', () => reject(verifier.error ?? timeoutError ?? new ConnectionError(`${s.hostName} port ${s.port}: connection closed by remote host`)));
+      try {
+        client.connect(config);
+      } catch (err) {
+        reject(new UsageError(`${s.hostName}: ${(err as Error).message}`, { cause: err }));
       }
-      if (err.level === 'client-timeout') return reject(new ConnectionError(`${s.hostName}: connection timed out during handshake`, { cause: err }));
-      reject(new ConnectionError(`${s.hostName} port ${s.port}: ${err.message}`, { cause: err }));
     });
-    client.once('close', () => reject(hostKeyError ?? new ConnectionError(`${s.hostName} port ${s.port}: connection closed by remote host`)));
-    try {
-      client.connect(config);
-    } catch (err) {
-      reject(new UsageError(`${s.hostName}: ${(err as Error).message}`, { cause: err }));
-    }
-  });
+  } catch (err) {
+    client.end();
+    throw err;
+  } finally {
+    timer.stop();
+  }
+  // After 'ready', errors arrive as failed requests; an unhandled 'error' must not crash the run.
+  client.removeAllListeners('error');
+  client.on('error', (err) => o.prompter.debug(`${s.hostName}: ${err.message}`));
+  if (verifier.error instanceof HostKeyError) throw verifier.error;
   return client;
 }
 
-export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
-  const s = resolveHost(o.alias, o.user, o.cli);
-  if (o.cli.port !== undefined) s.port = o.cli.port;
-  o.prompter.debug(`Connecting to ${s.hostName} [port ${s.port}] as ${s.user}`);
+function endAll(hops: Client[]): void {
+  for (const h of [...hops].reverse()) h.end();
+}
 
-  const hops: Client[] = [];
-  let sock: Duplex;
-  if (s.proxyJump && s.proxyJump !== 'none') {
-    let prev: Client | undefined;
-    for (const spec of s.proxyJump.split(',')) {
-      const hop = parseJumpHop(spec);
-      const hs = resolveHost(hop.alias, hop.user, { configFile: o.cli.configFile, port: hop.port });
-      const hopSock = prev ? await forwardThrough(prev, hs.hostName, hs.port) : await tcpConnect(hs.hostName, hs.port, hs.connectTimeout);
-      o.prompter.debug(`Jump host ${hs.user}@${hs.hostName}:${hs.port}`);
-      prev = await handshake(hs, hopSock, o);
-      hops.push(prev);
-    }
-    sock = await forwardThrough(prev!, s.hostName, s.port);
-  } else {
-    sock = await tcpConnect(s.hostName, s.port, s.connectTimeout);
+/**
+ * A byte stream to the host: TCP, or a direct-tcpip channel through the last
+ * jump host. As OpenSSH runs `ssh -J earlier -W host:port last`, the last
+ * hop is reached through the earlier ones, and the first through whatever
+ * its own config says.
+ */
+async function openTransport(s: HostSettings, o: ConnectOptions, depth: number): Promise<{ sock: Duplex; hops: Client[] }> {
+  if (!s.proxyJump) return { sock: await tcpConnect(s.hostName, s.port, s.connectTimeout), hops: [] };
+  if (depth >= MAX_JUMP_DEPTH) {
+    throw new UsageError(`ProxyJump: more than ${MAX_JUMP_DEPTH} jump hosts`, { hint: 'does a jump host\'s own ProxyJump lead back to itself? Give it "ProxyJump none"' });
   }
+  const specs = s.proxyJump.split(',');
+  const last = parseJumpHop(specs[specs.length - 1]);
+  const earlier = specs.slice(0, -1).join(',');
+  const hs = resolveHost(last.alias, last.user, {
+    configFile: o.cli.configFile,
+    port: last.port,
+    jump: earlier || undefined,
+    options: s.batchMode ? ['BatchMode=yes'] : [],
+  }, { debug: (m) => o.prompter.debug(m) });
+  const inner = await openTransport(hs, o, depth + 1);
+  o.prompter.debug(`Jump host ${hs.user}@${hs.hostName} port ${hs.port}, on to ${s.hostName} port ${s.port}`);
+  let hop: Client;
+  try {
+    hop = await handshake(hs, inner.sock, o);
+  } catch (err) {
+    endAll(inner.hops);
+    throw err;
+  }
+  const hops = [...inner.hops, hop];
+  try {
+    return { sock: await forwardThrough(hop, `${hs.hostName}:${hs.port}`, s.hostName, s.port), hops };
+  } catch (err) {
+    endAll(hops);
+    throw err;
+  }
+}
+
+export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
+  const s = resolveHost(o.alias, o.user, o.cli, { debug: (m) => o.prompter.debug(m) });
+  o.prompter.debug(`Connecting to ${s.hostName} [port ${s.port}] as ${s.user}`);
+  const { sock, hops } = await openTransport(s, o, 0);
   let client: Client;
   const auth: AuthState = {};
   try {
     client = await handshake(s, sock, o, auth);
   } catch (err) {
-    for (const h of hops) h.end();
+    endAll(hops);
     throw err;
   }
-  o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}).`);
+  o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}) using ${auth.lastMethod === 'agent' ? 'publickey' : auth.lastMethod}.`);
 
   let alive = true;
-  client.on('close', () => (alive = false));
-  // After 'ready', errors arrive as failed requests; an unhandled 'error' must not crash the run.
-  client.on('error', (err) => o.prompter.debug(`${s.hostName}: ${err.message}`));
+  client.on('close', () => {
+    alive = false;
+    endAll(hops);
+  });
   return {
     settings: s,
     get alive() {
@@ -184,7 +282,7 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
       }),
     end: () => {
       client.end();
-      for (const h of hops.reverse()) h.end();
+      endAll(hops);
     },
   };
 }

@@ -6,7 +6,8 @@
 import { HostKeyError } from '../errors.js';
 import { keyTypeLabel, keyTypeOfBlob, sha256Fingerprint } from '../keys/fingerprint.js';
 import type { HostSettings } from './config.js';
-import { appendKnownHost, checkHostKey, hostKeyName, readKnownHosts } from './known-hosts.js';
+import { defaultAlgorithms, hostKeyAlgorithmsForKeyType } from './algorithms.js';
+import { appendKnownHost, certAuthoritiesFor, checkHostKey, hostKeyName, knownKeyTypes, readKnownHosts } from './known-hosts.js';
 import type { Prompter } from './prompter.js';
 
 export interface HostVerifyResult {
@@ -39,11 +40,36 @@ async function askUnknown(prompter: Prompter, name: string, label: string, fp: s
     'This key is not known by any other names.\n' +
     'Are you sure you want to continue connecting (yes/no/[fingerprint])? ';
   let answer = (await prompter.ask(question)).trim();
-  for (;;) {
+  // A few tries: an askpass program answering nonsense must not loop forever.
+  for (let tries = 0; tries < 5; tries++) {
     if (answer === 'yes' || answer === fp) return true;
     if (answer === 'no') return false;
     answer = (await prompter.ask("Please type 'yes', 'no' or the fingerprint: ")).trim();
   }
+  return false;
+}
+
+/** The name known_hosts files this host under: HostKeyAlias, else host or [host]:port. */
+export function knownHostsName(s: HostSettings): string {
+  return s.hostKeyAlias ?? hostKeyName(s.hostName, s.port);
+}
+
+function knownHostsFiles(s: HostSettings): string[] {
+  return [...s.userKnownHostsFiles, ...s.globalKnownHostsFiles];
+}
+
+/**
+ * Host key algorithms to offer when none are configured: ssh2's defaults, with
+ * those able to present a key type already on file for this host moved first
+ * (as OpenSSH does), so a known host is not met with a key of another type.
+ */
+export async function preferredHostKeyAlgorithms(s: HostSettings): Promise<string[] | undefined> {
+  if (s.algorithms.serverHostKey) return s.algorithms.serverHostKey;
+  const types = knownKeyTypes(await readKnownHosts(knownHostsFiles(s)), knownHostsName(s));
+  if (types.length === 0) return undefined;
+  const defaults = defaultAlgorithms('serverHostKey');
+  const first = types.flatMap(hostKeyAlgorithmsForKeyType).filter((a) => defaults.includes(a));
+  return [...first, ...defaults.filter((a) => !first.includes(a))];
 }
 
 /**
@@ -52,12 +78,12 @@ async function askUnknown(prompter: Prompter, name: string, label: string, fp: s
  * refused according to StrictHostKeyChecking.
  */
 export async function verifyHostKey(s: HostSettings, keyBlob: Buffer, prompter: Prompter): Promise<HostVerifyResult> {
-  const name = hostKeyName(s.hostName, s.port);
+  const name = knownHostsName(s);
   const keyType = keyTypeOfBlob(keyBlob);
   const label = keyTypeLabel(keyType);
   const fp = sha256Fingerprint(keyBlob);
   prompter.debug(`Server host key: ${keyType} ${fp}`);
-  const entries = await readKnownHosts([...s.userKnownHostsFiles, ...s.globalKnownHostsFiles]);
+  const entries = await readKnownHosts(knownHostsFiles(s));
   const found = checkHostKey(entries, name, keyType, keyBlob);
   const refuse = (msg: string, hint?: string): HostVerifyResult => ({ ok: false, error: new HostKeyError(msg, { hint }) });
 
@@ -69,19 +95,29 @@ export async function verifyHostKey(s: HostSettings, keyBlob: Buffer, prompter: 
       prompter.warn(`@@@ WARNING: REVOKED HOST KEY DETECTED! @@@\nThe ${label} host key for ${name} is marked as revoked (${found.entry.file}:${found.entry.line}).`);
       return refuse(`host key verification failed for ${name}: the ${label} key is revoked`);
     case 'mismatch':
-      if (s.strictHostKeyChecking === 'no') {
-        // OpenSSH with StrictHostKeyChecking=no still refuses a changed key for password-less safety
-        // only in some modes; ferry refuses always: the user's data is at stake.
-      }
+      // OpenSSH with StrictHostKeyChecking=no goes on with only some auth methods disabled;
+      // ferry refuses a changed key in every mode: the user's files are at stake.
       prompter.warn(changedWarning(name, label, fp, found.entry.file, found.entry.line));
       return refuse(`host key verification failed: the ${label} key of ${name} has changed (${found.entry.file}:${found.entry.line})`,
         `if the change is expected, remove the old key with: ssh-keygen -R '${name}' -f ${found.entry.file}`);
-    case 'unknown':
+    case 'unknown': {
+      const cas = certAuthoritiesFor(entries, name);
+      if (cas.length > 0) {
+        // The user trusts this host through a CA; offering to pin a bare key would sidestep that.
+        return refuse(`host key verification failed for ${name}: known_hosts trusts it only through a certificate authority ` +
+          `(@cert-authority at ${cas[0].file}:${cas[0].line}), and host certificates are not supported by ferry`,
+          `add the host's plain key to ${s.userKnownHostsFiles[0] ?? 'a known_hosts file'} (e.g. ssh-keyscan -p ${s.port} ${s.hostName})`);
+      }
       break;
+    }
   }
 
   const record = async () => {
     const file = s.userKnownHostsFiles[0];
+    if (file === undefined) {
+      prompter.warn(`Warning: '${name}' (${label}) was not recorded: UserKnownHostsFile is none.`);
+      return;
+    }
     try {
       await appendKnownHost(file, name, keyType, keyBlob, s.hashKnownHosts);
       prompter.warn(`Warning: Permanently added '${name}' (${label}) to the list of known hosts.`);
@@ -109,4 +145,52 @@ export async function verifyHostKey(s: HostSettings, keyBlob: Buffer, prompter: 
       }
       return refuse(`host key verification failed: you declined the ${label} key of ${name}`);
   }
+}
+
+/**
+ * The hostVerifier for ssh2, called on the first key exchange and on every
+ * rekey: the first key is checked against known_hosts (and maybe asked
+ * about); every later one must be that same key.
+ */
+export function createHostVerifier(s: HostSettings, prompter: Prompter): {
+  hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => void;
+  /** Why the last key was refused. */
+  readonly error: HostKeyError | undefined;
+  /** Called once the server's first key arrived (the server is alive). */
+  onFirstKey?: () => void;
+} {
+  let accepted: Buffer | undefined;
+  let error: HostKeyError | undefined;
+  const self = {
+    get error() {
+      return error;
+    },
+    onFirstKey: undefined as (() => void) | undefined,
+    hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+      if (accepted) {
+        const same = accepted.equals(key);
+        if (same) prompter.debug(`Rekey: the host key of ${s.hostName} is unchanged`);
+        else {
+          error = new HostKeyError(`host key of ${knownHostsName(s)} changed during the session (rekey): ${sha256Fingerprint(key)}, ` +
+            `was ${sha256Fingerprint(accepted)}`);
+          prompter.warn(`@@@ WARNING: the host key of ${knownHostsName(s)} changed during a rekey; disconnecting. @@@`);
+        }
+        verify(same);
+        return;
+      }
+      self.onFirstKey?.();
+      verifyHostKey(s, key, prompter).then(
+        (r) => {
+          if (r.ok) accepted = Buffer.from(key);
+          else error = r.error;
+          verify(r.ok);
+        },
+        (err) => {
+          error = new HostKeyError(`host key verification failed for ${s.hostName}: ${(err as Error).message}`, { cause: err });
+          verify(false);
+        },
+      );
+    },
+  };
+  return self;
 }

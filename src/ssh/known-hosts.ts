@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
+import { matchPatternList } from './match-pattern.js';
 
 export interface KnownHostEntry {
   file: string;
@@ -22,9 +23,10 @@ export type HostKeyStatus =
   | { status: 'mismatch'; entry: KnownHostEntry }
   | { status: 'unknown'; otherTypes: KnownHostEntry[] };
 
-/** The name a host is filed under: `host` on port 22, else `[host]:port`. */
+/** The name a host is filed under: `host` on port 22, else `[host]:port`; lower-cased as OpenSSH does. */
 export function hostKeyName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
 export function parseKnownHosts(text: string, file: string): KnownHostEntry[] {
@@ -49,33 +51,19 @@ export function parseKnownHosts(text: string, file: string): KnownHostEntry[] {
   return out;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${re}$`, 'i');
-}
-
 function hashedMatches(field: string, name: string): boolean {
   const parts = field.split('|');
   if (parts.length !== 4 || parts[1] !== '1') return false;
   const salt = Buffer.from(parts[2], 'base64');
   const want = Buffer.from(parts[3], 'base64');
-  const got = createHmac('sha1', salt).update(name).digest();
+  const got = createHmac('sha1', salt).update(name.toLowerCase()).digest();
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
 /** Does a host field (comma list, maybe hashed, maybe negated) cover `name`? */
 export function hostFieldMatches(field: string, name: string): boolean {
   if (field.startsWith('|')) return hashedMatches(field, name);
-  let matched = false;
-  for (const pat of field.split(',')) {
-    const negated = pat.startsWith('!');
-    const p = negated ? pat.slice(1) : pat;
-    if (globToRegExp(p).test(name)) {
-      if (negated) return false;
-      matched = true;
-    }
-  }
-  return matched;
+  return matchPatternList(name, field);
 }
 
 export async function readKnownHosts(files: string[]): Promise<KnownHostEntry[]> {
@@ -105,35 +93,47 @@ export function checkHostKey(entries: KnownHostEntry[], name: string, keyType: s
   return { status: 'unknown', otherTypes: plain };
 }
 
+/** @cert-authority lines covering this name: ferry cannot use them (no host certificates). */
+export function certAuthoritiesFor(entries: KnownHostEntry[], name: string): KnownHostEntry[] {
+  return entries.filter((e) => e.marker === 'cert-authority' && hostFieldMatches(e.hosts, name));
+}
+
+/** Key types on file for this name (plain entries only), to prefer those host key algorithms. */
+export function knownKeyTypes(entries: KnownHostEntry[], name: string): string[] {
+  const types: string[] = [];
+  for (const e of entries) {
+    if (e.marker === undefined && !types.includes(e.keyType) && hostFieldMatches(e.hosts, name)) types.push(e.keyType);
+  }
+  return types;
+}
+
 /** `|1|salt|hmac` for a name, as HashKnownHosts writes it. */
 export function hashHostName(name: string): string {
   const salt = randomBytes(20);
-  const hmac = createHmac('sha1', salt).update(name).digest();
+  const hmac = createHmac('sha1', salt).update(name.toLowerCase()).digest();
   return `|1|${salt.toString('base64')}|${hmac.toString('base64')}`;
 }
 
 /**
- * Append one entry. A single appendFile of a whole line cannot leave a torn
- * line; a missing trailing newline in the old file is fixed first.
+ * Append one entry. The file is opened once in append mode and the whole line
+ * (with a newline first if the old file lacked a trailing one) goes out in a
+ * single write, so an interruption leaves no torn line and concurrent writers
+ * do not interleave.
  */
 export async function appendKnownHost(file: string, name: string, keyType: string, keyBlob: Buffer, hash: boolean): Promise<void> {
   await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  let prefix = '';
+  const fh = await fsp.open(file, 'a+', 0o644);
   try {
-    const fh = await fsp.open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      if (size > 0) {
-        const last = Buffer.alloc(1);
-        await fh.read(last, 0, 1, size - 1);
-        if (last[0] !== 0x0a) prefix = '\n';
-      }
-    } finally {
-      await fh.close();
+    const { size } = await fh.stat();
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
     }
-  } catch {
-    /* new file */
+    const host = hash ? hashHostName(name) : name;
+    await fh.write(`${prefix}${host} ${keyType} ${keyBlob.toString('base64')}\n`);
+  } finally {
+    await fh.close();
   }
-  const host = hash ? hashHostName(name) : name;
-  await fsp.appendFile(file, `${prefix}${host} ${keyType} ${keyBlob.toString('base64')}\n`, { mode: 0o644 });
 }

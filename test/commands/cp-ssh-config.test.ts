@@ -69,7 +69,7 @@ describe.concurrent('cp with a Host alias', () => {
     const cfg = await writeConfig(dir, `${aliasBlock()}Host other\n  Port "2222\n`);
     await fs.writeFile(`${dir}/src.txt`, 'x\n');
     const r = await runFerry(['cp', '-F', cfg, `${dir}/src.txt`, `backup:${dir}/dst.txt`], { env: sd.env });
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${cfg} line 8: unterminated quote`);
   });
 
@@ -78,7 +78,7 @@ describe.concurrent('cp with a Host alias', () => {
     const cfg = await writeConfig(dir, `Host backup\n  ProxyCommand nc %h %p\n${aliasBlock()}`);
     await fs.writeFile(`${dir}/src.txt`, 'x\n');
     const r = await runFerry(['cp', '-F', cfg, `${dir}/src.txt`, `backup:${dir}/dst.txt`], { env: sd.env });
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('ProxyCommand is not supported');
     expect(r.stderr).toContain('ProxyJump');
   });
@@ -114,7 +114,7 @@ describe.concurrent('ferry ssh-config', () => {
     const dir = await fs.mkdtemp(`${work}/show-bad-`);
     const cfg = await writeConfig(dir, 'Host x\n  Port twenty\n');
     const r = await runFerry(['ssh-config', '-F', cfg, 'x'], { env: sd.env });
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${cfg} line 2: bad number "twenty" for port`);
     expect(r.stdout).toBe('');
   });
