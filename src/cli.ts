@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
+import { registerSync } from './commands/sync-cli.js';
 import { escapeForTerminal } from './util/escape.js';
 
 const EXIT_CODES_HELP = `
@@ -14,6 +15,7 @@ Exit codes:
   2    usage error (bad option or operands)
   3    connection or protocol error
   4    authentication or host-key failure
+  24   sync only: some source files vanished during the run
   130  interrupted (Ctrl-C); run the same command again to finish`;
 
 function version(): string {
@@ -92,6 +94,8 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
         signal: run.signal,
       });
     });
+
+  registerSync(program, run);
 
   program
     .command('keygen')

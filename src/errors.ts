@@ -9,6 +9,8 @@ export const ExitCode = {
   usage: 2,
   connection: 3,
   auth: 4,
+  /** sync: source files vanished during the run, everything else succeeded (rsync's 24). */
+  vanished: 24,
   interrupted: 130,
 } as const;
 

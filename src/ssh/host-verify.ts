@@ -92,7 +92,14 @@ export async function verifyHostKey(s: HostSettings, keyBlob: Buffer, prompter: 
       prompter.debug(`Host '${name}' is known and matches the ${label} host key (${found.entry.file}:${found.entry.line}).`);
       return { ok: true };
     case 'revoked':
-      prompter.warn(`@@@ WARNING: REVOKED HOST KEY DETECTED! @@@\nThe ${label} host key for ${name} is marked as revoked (${found.entry.file}:${found.entry.line}).`);
+      prompter.warn([
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        '@       WARNING: REVOKED HOST KEY DETECTED!               @',
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        `The ${label} host key for ${name} is marked as revoked (${found.entry.file}:${found.entry.line}).`,
+        'This could mean that a stolen key is being used to',
+        'impersonate this host.',
+      ].join('\n'));
       return refuse(`host key verification failed for ${name}: the ${label} key is revoked`);
     case 'mismatch':
       // OpenSSH with StrictHostKeyChecking=no goes on with only some auth methods disabled;

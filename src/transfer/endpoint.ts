@@ -57,6 +57,8 @@ export interface Endpoint {
   /** Replaces `to` if it exists, atomically where the endpoint can. */
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** Remove an empty directory (sync --delete); absent when the endpoint cannot. */
+  rmdir?(path: string): Promise<void>;
   setstat(path: string, attrs: SetAttrs): Promise<void>;
 
   openRead(path: string): Promise<FileHandle>;

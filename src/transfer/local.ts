@@ -70,6 +70,9 @@ export class LocalEndpoint implements Endpoint {
   async unlink(path: string) {
     try { await fsp.unlink(path); } catch (e) { throw fail('remove', path, e); }
   }
+  async rmdir(path: string) {
+    try { await fsp.rmdir(path); } catch (e) { throw fail('remove directory', path, e); }
+  }
   async setstat(path: string, attrs: SetAttrs) {
     try {
       if (attrs.mode !== undefined) await fsp.chmod(path, attrs.mode);

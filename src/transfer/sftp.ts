@@ -132,6 +132,9 @@ export class SftpEndpoint implements Endpoint {
   unlink(path: string) {
     return this.call<void>('remove', path, (cb) => this.sftp.unlink(path, cb));
   }
+  rmdir(path: string) {
+    return this.call<void>('remove directory', path, (cb) => this.sftp.rmdir(path, cb));
+  }
   setstat(path: string, attrs: SetAttrs) {
     const a: { mode?: number; atime?: number; mtime?: number } = {};
     if (attrs.mode !== undefined) a.mode = attrs.mode;

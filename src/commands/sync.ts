@@ -1,0 +1,124 @@
+/** `ferry sync`: mirror a directory over SFTP, sending only what changed. */
+import { promises as fsp } from 'node:fs';
+import { ExitCode, UsageError } from '../errors.js';
+import type { SshCliOptions } from '../ssh/config.js';
+import { compileFilter, parseRuleFile, type Filter, type FilterRule } from '../transfer/filters.js';
+import { DirJournalStore } from '../transfer/journal.js';
+import { RateLimiter } from '../transfer/rate-limit.js';
+import { Sync } from '../transfer/sync.js';
+import { stateDir } from './cp.js';
+import { Endpoints } from './endpoints.js';
+import { parseLocation } from './location.js';
+import { attachSyncOutput } from './sync-report.js';
+import { createTtyPrompter } from './tty-prompter.js';
+
+export type RuleSpec = FilterRule | { type: 'exclude-from'; file: string };
+
+export interface SyncCliOptions {
+  dryRun: boolean;
+  delete: boolean;
+  maxDelete?: number;
+  checksum: boolean;
+  update: boolean;
+  ignoreExisting: boolean;
+  /** In command-line order. */
+  rules: RuleSpec[];
+  itemize: boolean;
+  verify: boolean;
+  json: boolean;
+  logFile?: string;
+  quiet: boolean;
+  port?: number;
+  identity: string[];
+  sshOptions: string[];
+  configFile?: string;
+  limitKbps?: number;
+  compression: boolean;
+  cipher?: string;
+  jump?: string;
+  verbose: number;
+  batch: boolean;
+  connections?: number;
+  resume: boolean;
+  retries?: number;
+  signal: AbortSignal;
+}
+
+/**
+ * TEST ONLY: FERRY_TEST_CORRUPT_AFTER_COPY=relpath flips a byte of that
+ * file's target copy after it is sent and before --verify checks it, so the
+ * tests can show that verification catches corruption and re-sends.
+ */
+const CORRUPT_HOOK = 'FERRY_TEST_CORRUPT_AFTER_COPY';
+
+async function loadFilter(specs: RuleSpec[]): Promise<Filter | undefined> {
+  if (specs.length === 0) return undefined;
+  const rules: FilterRule[] = [];
+  for (const s of specs) {
+    if (s.type !== 'exclude-from') {
+      rules.push(s);
+      continue;
+    }
+    let text: string;
+    try {
+      text = await fsp.readFile(s.file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`read local "${s.file}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (err as Error).message}`, { hint: 'the --exclude-from file must be readable' });
+    }
+    rules.push(...parseRuleFile(text));
+  }
+  try {
+    return compileFilter(rules);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export async function runSync(operands: string[], o: SyncCliOptions): Promise<number> {
+  if (operands.length !== 2) throw new UsageError('sync needs a source and a target directory', { hint: 'ferry sync [options] SOURCE TARGET' });
+  if (o.maxDelete !== undefined && !o.delete) throw new UsageError('--max-delete needs --delete');
+  const [source, target] = operands.map(parseLocation);
+  const filter = await loadFilter(o.rules);
+
+  const sshOptions = o.batch ? [...o.sshOptions, 'BatchMode=yes'] : o.sshOptions;
+  const cli: SshCliOptions = {
+    configFile: o.configFile, options: sshOptions, port: o.port, identityFiles: o.identity,
+    compression: o.compression, cipher: o.cipher, jump: o.jump,
+  };
+  const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
+  const endpoints = new Endpoints({ cli, prompter: createTtyPrompter({ verbose: o.verbose, batch }), trace: o.verbose >= 3, connections: o.connections });
+
+  let output: ReturnType<typeof attachSyncOutput>;
+  try {
+    output = attachSyncOutput({ operands, json: o.json, itemize: o.itemize, dryRun: o.dryRun, quiet: o.quiet, verbose: o.verbose, logFile: o.logFile, verify: o.verify });
+  } catch (err) {
+    throw new UsageError(`open local "${o.logFile}": ${(err as Error).message}`, { hint: 'the --log-file directory must exist and be writable' });
+  }
+  try {
+    const sync = new Sync({
+      src: await endpoints.get(source), srcRoot: source.path,
+      dst: await endpoints.get(target), dstRoot: target.path,
+      filter, checksum: o.checksum, update: o.update, ignoreExisting: o.ignoreExisting,
+      delete: o.delete, maxDelete: o.maxDelete, dryRun: o.dryRun, verify: o.verify,
+      transfer: {
+        maxLanes: o.connections !== undefined ? Math.max(8, o.connections) : undefined,
+        journals: new DirJournalStore(`${stateDir()}/partials`),
+        resume: o.resume,
+        retries: o.retries,
+        limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
+      },
+      signal: o.signal,
+      corruptAfterCopy: process.env[CORRUPT_HOOK] || undefined,
+    });
+    output.watch(sync);
+    await sync.run();
+    if (sync.errors.length > 0 || sync.stats.failed > 0) return ExitCode.partial;
+    return sync.stats.vanished > 0 ? ExitCode.vanished : ExitCode.ok;
+  } catch (err) {
+    output.fatal(err);
+    throw err;
+  } finally {
+    output.finish();
+    await endpoints.closeAll();
+  }
+}
