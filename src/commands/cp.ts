@@ -54,7 +54,8 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   const locations = operands.map(parseLocation);
   const target = locations.pop()!;
 
-  const sshOptions = o.batch ? [...o.sshOptions, 'BatchMode=yes'] : o.sshOptions;
+  // First value wins in ssh_config: -B must come before any -o to mean what it says.
+  const sshOptions = o.batch ? ['BatchMode=yes', ...o.sshOptions] : o.sshOptions;
   const cli: SshCliOptions = {
     configFile: o.configFile, options: sshOptions, port: o.port, identityFiles: o.identity,
     compression: o.compression, cipher: o.cipher, jump: o.jump,

@@ -5,12 +5,14 @@
 import type { Prompter } from '../ssh/prompter.js';
 import { escapeForTerminal } from '../util/escape.js';
 
-function readLine(secret: boolean): Promise<string> {
+function readLine(question: string, secret: boolean): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
     let answer = '';
     const wasRaw = stdin.isRaw;
+    // Echo off before the question appears: a fast typist's secret must never be echoed.
     stdin.setRawMode(true);
+    process.stderr.write(question);
     stdin.resume();
     const done = (err?: Error) => {
       stdin.setRawMode(wasRaw);
@@ -47,10 +49,7 @@ export function createTtyPrompter(opts: { verbose: number; batch: boolean }): Pr
     ask(question, o) {
       if (!interactive) return Promise.reject(new Error('no terminal to ask on'));
       // Several connections may ask at once; one question at a time on the screen.
-      const p = queue.catch(() => '').then(() => {
-        process.stderr.write(question);
-        return readLine(Boolean(o?.secret));
-      });
+      const p = queue.catch(() => '').then(() => readLine(question, Boolean(o?.secret)));
       queue = p;
       return p;
     },

@@ -73,6 +73,15 @@ export interface ResolveOptions {
   debug?: (msg: string) => void;
 }
 
+/** The keywords ferry acts on; any other is ignored, as the issue asks (with a -v note for -o). */
+export const HONOURED_KEYWORDS = new Set([
+  'hostname', 'port', 'user', 'identityfile', 'identitiesonly', 'identityagent', 'proxyjump', 'proxycommand',
+  'stricthostkeychecking', 'userknownhostsfile', 'globalknownhostsfile', 'hashknownhosts', 'hostkeyalias', 'batchmode',
+  'connecttimeout', 'serveraliveinterval', 'serveralivecountmax', 'compression', 'ciphers', 'kexalgorithms',
+  'hostkeyalgorithms', 'macs', 'preferredauthentications', 'pubkeyauthentication', 'kbdinteractiveauthentication',
+  'challengeresponseauthentication', 'passwordauthentication', 'numberofpasswordprompts',
+]);
+
 /** OpenSSH 9's default identity files, in its order. */
 export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((n) => `~/.ssh/${n}`);
 
@@ -228,6 +237,7 @@ function seedCommandLine(ctx: EvalContext, user: string | undefined, cli: SshCli
   if (cli.compression) ctx.store.set('compression', ['yes'], at('-C'));
   for (const o of cli.options ?? []) {
     const [k, v] = parseOption(o);
+    if (!HONOURED_KEYWORDS.has(k)) ctx.debug(`-o ${o}: ferry does not use ${k}; ignored`);
     applyOptionLine(`-o ${o}`, `${k} ${v}`, ctx);
   }
 }
