@@ -211,9 +211,14 @@ function mbps(bytes: number, m: Measured): number {
   return bytes / 1e6 / m.seconds;
 }
 
+/** Two decimals below 10 MB/s, so the small-files case doesn't show as 0.0. */
+function fmtRate(x: number): string {
+  return x.toFixed(x < 10 ? 2 : 1);
+}
+
 function fmt(bytes: number, m: Measured): string {
   if (m.status !== 'ok') return `${m.status} ${m.note ?? ''}`;
-  return `${mbps(bytes, m).toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(2).padStart(6)} s  RSS ${m.rssMiB.toFixed(0)} MiB`;
+  return `${fmtRate(mbps(bytes, m)).padStart(7)} MB/s  ${m.seconds.toFixed(2).padStart(6)} s  RSS ${m.rssMiB.toFixed(0)} MiB`;
 }
 
 function firstLine(cmd: string, args: string[]): string {
@@ -242,7 +247,7 @@ function printTable(rows: Row[], cases: Case[], header: string) {
     const f = rows.find((r) => r.c === c && r.tool === ferry.name);
     for (const r of rows.filter((x) => x.c === c)) {
       const ok = r.m.status === 'ok';
-      const rate = ok ? mbps(c.bytes, r.m).toFixed(1) : r.m.status;
+      const rate = ok ? fmtRate(mbps(c.bytes, r.m)) : r.m.status;
       const ratio = r.tool === ferry.name ? '—' : f?.m.status === 'ok' && ok ? `${(mbps(c.bytes, f.m) / mbps(c.bytes, r.m)).toFixed(2)}` : '';
       const rss = Number.isNaN(r.m.rssMiB) ? '-' : r.m.rssMiB.toFixed(0);
       lines.push(`| ${c.name} | ${r.tool} | ${rate} | ${ok ? r.m.seconds.toFixed(2) : '-'} | ${rss} | ${ratio} |`);
