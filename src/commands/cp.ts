@@ -92,6 +92,8 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
     }
     await transfer.run(plan.jobs);
   } finally {
+    // Interrupted or failed: what did complete must be on disk for the rerun.
+    await runJournal?.flush().catch(() => undefined);
     for (const r of reporters) r.finish();
     await endpoints.closeAll();
   }

@@ -80,14 +80,16 @@ class FileCopy {
 
   async run(): Promise<void> {
     const truncate = !(await this.resumePoint());
-    // Open the first pair up front so a missing source or unwritable target fails fast.
-    const dst0 = this.o.dst.lanes[0].ep;
+    // Open the first pair up front (on the least busy lanes, so many small files
+    // spread over the sessions) and a missing source or unwritable target fails fast.
+    const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
+    const dst0 = first.dst.ep;
     this.dstHandles.set(dst0, dst0.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate }));
-    const src0 = this.o.src.lanes[0].ep;
+    const src0 = first.src.ep;
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
-      if (this.o.size <= 4 * this.o.chunk) this.pinned = { src: this.o.src.lanes[0], dst: this.o.dst.lanes[0] };
+      if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       await this.pump();
     } catch (err) {
       await this.checkpoint().catch(() => undefined);
@@ -96,9 +98,9 @@ class FileCopy {
       if (truncate && this.done.size === 0) await dst0.unlink(this.tmp).catch(() => undefined);
       throw err;
     }
-    await this.closeAll(true);
-    await this.verifySize();
-    const dst = this.o.dst.root;
+    // All writes are acknowledged, so the size is final: ask for it alongside the closes (one round trip).
+    await Promise.all([this.closeAll(true), this.verifySize(dst0)]);
+    const dst = dst0;
     if (this.o.preserve) {
       await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
     }
@@ -256,8 +258,8 @@ class FileCopy {
     if (strict) for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
-  private async verifySize(): Promise<void> {
-    const st = await this.o.dst.root.stat(this.tmp);
+  private async verifySize(dst: Endpoint): Promise<void> {
+    const st = await dst.stat(this.tmp);
     if (st.size !== this.o.size) {
       throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${this.o.size}`);
     }

@@ -10,7 +10,9 @@ import type { SourceIdentity } from './journal.js';
 export interface RunJournal {
   /** Was this destination completed from exactly this source by the interrupted run? */
   wasCompleted(dstPath: string, src: SourceIdentity): boolean;
-  markCompleted(dstPath: string, src: SourceIdentity): Promise<void>;
+  markCompleted(dstPath: string, src: SourceIdentity): void;
+  /** Write out what is still buffered (the run stopped early). */
+  flush(): Promise<void>;
   /** The run finished without errors: forget it. */
   finish(): Promise<void>;
 }
@@ -26,11 +28,17 @@ export interface RunMeta {
   targetIsDir: boolean;
 }
 
+const FLUSH_MS = 100;
+
 const same = (a: SourceIdentity, b: SourceIdentity) =>
   a.label === b.label && a.path === b.path && a.size === b.size && Math.floor(a.mtime) === Math.floor(b.mtime);
 
 export class FileRunJournal implements RunJournal {
   private readonly completed = new Map<string, SourceIdentity>();
+  private pending: string[] = [];
+  private timer?: NodeJS.Timeout;
+  private writing?: Promise<void>;
+  private finished = false;
   /** From the interrupted run, if there was one. */
   meta?: RunMeta;
 
@@ -65,8 +73,21 @@ export class FileRunJournal implements RunJournal {
     return c !== undefined && same(c, src);
   }
 
-  async markCompleted(dstPath: string, src: SourceIdentity): Promise<void> {
-    await fsp.appendFile(this.file, JSON.stringify({ dst: dstPath, src } satisfies Line) + '\n', { mode: 0o600 });
+  markCompleted(dstPath: string, src: SourceIdentity): void {
+    // Batched: thousands of small files must not cost a write each. A crash loses at
+    // most the last moment's lines, and those files are simply sent again.
+    this.pending.push(JSON.stringify({ dst: dstPath, src } satisfies Line) + '\n');
+    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
+  }
+
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.writing;
+    const lines = this.pending.splice(0).join('');
+    if (!lines || this.finished) return;
+    this.writing = fsp.appendFile(this.file, lines, { mode: 0o600 }).finally(() => (this.writing = undefined));
+    await this.writing;
   }
 
   /** Record how the run began, once, before anything is copied. */
@@ -77,6 +98,9 @@ export class FileRunJournal implements RunJournal {
   }
 
   async finish(): Promise<void> {
+    this.finished = true;
+    clearTimeout(this.timer);
+    await this.writing?.catch(() => undefined);
     await fsp.rm(this.file, { force: true });
   }
 }

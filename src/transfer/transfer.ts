@@ -55,6 +55,8 @@ export interface TransferOptions {
 const LANE_CAPACITY = 1536 * 1024;
 /** Files smaller than this get no journal: restarting them costs less than journaling. */
 const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
+/** Files in flight per lane before another lane is opened. */
+const FILES_PER_LANE = 8;
 
 export interface FileEvent {
   src: string;
@@ -103,6 +105,7 @@ export class Transfer extends EventEmitter {
       const results = await Promise.allSettled(jobs.map((job) => this.guard(job.srcPath, () => this.copyItem(job, 0))));
       for (const r of results) if (r.status === 'rejected') throw r.reason;
       if (this.errors.length === 0) await this.opts.runJournal?.finish();
+      else await this.opts.runJournal?.flush();
     } finally {
       this.budget?.dispose();
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
@@ -118,6 +121,10 @@ export class Transfer extends EventEmitter {
     return p;
   }
 
+  private growLanes(want: number): void {
+    for (const p of this.pools.values()) p.grow(want, (lanes) => this.emit('lanes', { label: p.root.label, lanes }));
+  }
+
   /** One window for the whole run, created with the first file's chunk size. */
   private ensureBudget(chunk: number): { budget: InflightBudget; buffers: BufferPool } {
     if (!this.budget || !this.buffers) {
@@ -129,8 +136,7 @@ export class Transfer extends EventEmitter {
         onDecision: (d) => {
           this.emit('window', d);
           // More bytes in flight than the open lanes can carry: open more.
-          const want = Math.ceil(d.window / LANE_CAPACITY);
-          for (const p of this.pools.values()) p.grow(want, (lanes) => this.emit('lanes', { label: p.root.label, lanes }));
+          this.growLanes(Math.ceil(d.window / LANE_CAPACITY));
         },
       });
     }
@@ -267,6 +273,8 @@ export class Transfer extends EventEmitter {
     this.stats.bytesTotal += attrs.size;
     const live = { bytes: 0 };
     this.active.set(ev, live);
+    // Many files at once are bound by per-request latency on the server, not bytes: spread them too.
+    if (this.active.size > FILES_PER_LANE) this.growLanes(Math.ceil(this.active.size / FILES_PER_LANE));
     this.emit('file-start', ev);
     let sent = 0;
     let resumedFrom = 0;
@@ -312,7 +320,7 @@ export class Transfer extends EventEmitter {
     }
     this.active.delete(ev);
     this.stats.filesDone++;
-    await this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime }).catch(() => undefined);
+    this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime });
     this.emit('file-done', { ...ev, bytes: sent, resumedFrom, ms: Date.now() - started });
   }
 }
