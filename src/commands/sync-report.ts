@@ -68,9 +68,16 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
   const started = Date.now();
   const json = (obj: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
   const showItems = !o.json && (o.itemize || (o.dryRun && !o.quiet));
-  const bars = !o.json && !o.quiet && Boolean(err.isTTY);
+  // Itemized lines on the same terminal would tear the bars: one or the other, as rsync -i.
+  const bars = !o.json && !o.quiet && Boolean(err.isTTY) && !(showItems && out.isTTY);
   let sync: Sync | undefined;
+  /** The run ended with a thrown error: cli.ts reports it; a summary line would only mislead. */
+  let stopped = false;
   const transferReporters = new Map<Transfer, Reporter[]>();
+
+  // cli.ts may end the process after Ctrl-C before the run unwinds: the log still says so.
+  const onExit = () => log?.line('! stopped before the end of the run (interrupted)');
+  process.once('exit', onExit);
 
   if (o.json) json({ event: 'start', command: 'sync', source: o.operands[0], target: o.operands[1], dryRun: o.dryRun });
   log?.line(`sync ${o.dryRun ? '(dry run) ' : ''}start ${o.operands[0]} -> ${o.operands[1]}`);
@@ -121,13 +128,14 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
     watch(s: Sync) {
       sync = s;
       s.on('item', onItem);
-      s.on('error', onError);
+      s.on('file-error', onError);
       s.on('warning', onWarning);
       s.on('transfer', onTransfer);
       s.on('transfer-end', onTransferEnd);
       s.on('phase', onPhase);
     },
     fatal(e: unknown) {
+      stopped = true;
       const message = e instanceof Error ? e.message : String(e);
       if (o.json) json({ event: 'error', path: '', message, hint: (e as FerryError)?.hint, fatal: true });
       log?.line(`! ${message}`);
@@ -146,17 +154,18 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
             bytes: s.bytesSent, bytesSkipped: s.bytesSkipped, ...(o.dryRun ? { bytesToSend: s.bytesToSend } : {}),
             elapsed, rate: elapsed > 0 ? Math.round(s.bytesSent / elapsed) : 0,
           });
-        } else if (!o.quiet) {
+        } else if (!o.quiet && !stopped) {
           out.write(`${summaryLine(s, elapsed, o)}\n`);
         }
         log?.line(`sync done: ${summaryLine(s, elapsed, o)}`);
         sync.off('item', onItem);
-        sync.off('error', onError);
+        sync.off('file-error', onError);
         sync.off('warning', onWarning);
         sync.off('transfer', onTransfer);
         sync.off('transfer-end', onTransferEnd);
         sync.off('phase', onPhase);
       }
+      process.off('exit', onExit);
       log?.close();
     },
   };

@@ -40,11 +40,33 @@ const DEFAULT_CONNECT_TIMEOUT_SEC = 30;
 const AUTH_TIMEOUT_SEC = 60;
 const MAX_JUMP_DEPTH = 8;
 
+/**
+ * ssh2 writes every SSH packet with its own socket write. A burst of SFTP
+ * requests issued in one tick (dozens of READs) then costs a syscall each;
+ * corking until the tick ends sends them in one writev, with Nagle still off.
+ */
+function coalesceWrites(sock: Socket): void {
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
+  let corked = false;
+  sock.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    return write(...args);
+  }) as Socket['write'];
+}
+
 function tcpConnect(host: string, port: number, timeoutSec: number | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = netConnect({ host, port });
     // ssh2 leaves Nagle on; small SFTP requests would otherwise wait ~40 ms each.
     sock.setNoDelay(true);
+    coalesceWrites(sock);
     // Without ConnectTimeout the system's TCP timeout applies, as in OpenSSH.
     const timer = timeoutSec ? setTimeout(() => {
       sock.destroy();

@@ -208,7 +208,7 @@ class FileCopy {
         }
         got += n;
       }
-      if (this.o.limiter) await this.o.limiter.take(len);
+      if (this.o.limiter && !(await this.o.limiter.take(len, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
       const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
       await dstLane.ep.write(output, buf, 0, len, pos);

@@ -104,7 +104,7 @@ export class Sync extends EventEmitter {
   private fail(path: string, error: FerryError, duringTransfer = false) {
     this.errors.push(error);
     this.stats.failed++;
-    this.emit('error', { path, error, duringTransfer });
+    this.emit('file-error', { path, error, duringTransfer });
   }
 
   private item(i: SyncItem) {
@@ -147,11 +147,16 @@ export class Sync extends EventEmitter {
     await this.makeDirs(plan.mkdirs);
     await this.sendAll(plan.files);
     await this.setAttrs(plan.fixups.filter((f) => f.kind === 'file'));
+    this.checkErrorsBeforeDelete(plan);
+    if (this.deleteRefused === undefined) await this.deleteAll(plan.deletions);
+    await this.setAttrs(plan.fixups.filter((f) => f.kind === 'dir'));
+  }
+
+  /** Any error so far (a vanished file is none) holds deletions back. */
+  private checkErrorsBeforeDelete(plan: SyncPlan) {
     if (plan.deletions.length > 0 && this.deleteRefused === undefined && this.stats.failed > 0) {
       this.refuseDelete(`${this.stats.failed} error${this.stats.failed === 1 ? '' : 's'} in this run`, false);
     }
-    if (this.deleteRefused === undefined) await this.deleteAll(plan.deletions);
-    await this.setAttrs(plan.fixups.filter((f) => f.kind === 'dir'));
   }
 
   private vanished(rel: string) {
@@ -184,6 +189,7 @@ export class Sync extends EventEmitter {
       this.stats.bytesToSend += f.size;
       this.item({ ...f, kind: 'file', bytes: 0 });
     }
+    this.checkErrorsBeforeDelete(plan);
     if (this.deleteRefused === undefined) for (const d of plan.deletions) this.item({ ...d, bytes: 0 });
   }
 
@@ -199,7 +205,9 @@ export class Sync extends EventEmitter {
     const levels = new Map<number, PlanItem[]>();
     for (const d of dirs) {
       const n = d.path.split('/').length;
-      levels.set(n, [...(levels.get(n) ?? []), d]);
+      const level = levels.get(n) ?? [];
+      level.push(d);
+      levels.set(n, level);
     }
     for (const n of [...levels.keys()].sort((a, b) => a - b)) {
       await Promise.all(levels.get(n)!.map((d) => this.meta(async () => {
@@ -229,11 +237,9 @@ export class Sync extends EventEmitter {
       return false;
     });
     if (todo.length === 0) return;
-    const sent = await this.send(todo);
-    if (!this.o.verify) {
-      for (const f of todo) if (sent.has(f.path)) this.item(this.sentItem(f, sent.get(f.path)!));
-      return;
-    }
+    // Without --verify a file is done once it is in place: report it right away, not at the end.
+    const sent = await this.send(todo, this.o.verify ? undefined : (f, s) => this.item(this.sentItem(f, s)));
+    if (!this.o.verify) return;
     this.emit('phase', { phase: 'verify' });
     const bad = new Set(await this.verify(todo.filter((f) => sent.has(f.path)), true));
     const again = bad.size > 0 ? await this.send(todo.filter((f) => bad.has(f.path))) : new Map<string, Sent>();
@@ -261,7 +267,7 @@ export class Sync extends EventEmitter {
   }
 
   /** One engine run over these files; returns what arrived, keyed by relative path. */
-  private async send(files: PlanItem[]): Promise<Map<string, Sent>> {
+  private async send(files: PlanItem[], onSent?: (f: PlanItem, s: Sent) => void): Promise<Map<string, Sent>> {
     this.emit('phase', { phase: 'transfer', files: files.length });
     const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal: this.o.signal });
     const bySrc = new Map<string, PlanItem>();
@@ -275,7 +281,10 @@ export class Sync extends EventEmitter {
     const sent = new Map<string, Sent>();
     t.on('file-done', (ev: FileEvent & Sent) => {
       const f = byDst.get(ev.dst);
-      if (f) sent.set(f.path, { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms });
+      if (!f) return;
+      const s = { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms };
+      sent.set(f.path, s);
+      onSent?.(f, s);
     });
     t.on('file-error', ({ path, error }: { path: string; error: FerryError }) => {
       const f = bySrc.get(path);

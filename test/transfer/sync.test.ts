@@ -1,0 +1,98 @@
+// The sync run over local endpoints, with listings doctored to show what a
+// real server rarely does on cue: a file that vanishes between listing and
+// copy (counted apart, rsync's 24, and no obstacle to --delete), and a source
+// listing that fails (nothing is deleted).
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileError } from '../../src/errors.js';
+import type { DirEntry } from '../../src/transfer/endpoint.js';
+import { LocalEndpoint } from '../../src/transfer/local.js';
+import { Sync, type SyncItem } from '../../src/transfer/sync.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-sync-unit-'));
+});
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+/** Local disk whose listings can be doctored per directory. */
+class DoctoredEndpoint extends LocalEndpoint {
+  constructor(private readonly doctor: (dir: string, entries: DirEntry[]) => DirEntry[]) {
+    super();
+  }
+  override async readdir(dir: string): Promise<DirEntry[]> {
+    return this.doctor(dir, await super.readdir(dir));
+  }
+}
+
+async function setup(name: string) {
+  const dir = await fs.mkdtemp(path.join(work, `${name}-`));
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  for (const d of [src, dst]) await fs.mkdir(path.join(d, 'sub'), { recursive: true });
+  await fs.writeFile(path.join(src, 'a.txt'), 'a');
+  await fs.writeFile(path.join(src, 'sub/b.txt'), 'b');
+  await fs.writeFile(path.join(dst, 'stale.txt'), 'old');
+  return { src, dst };
+}
+
+async function run(sync: Sync): Promise<{ items: SyncItem[]; warnings: string[] }> {
+  const items: SyncItem[] = [];
+  const warnings: string[] = [];
+  sync.on('item', (i: SyncItem) => items.push(i));
+  sync.on('warning', (w: { message: string }) => warnings.push(w.message));
+  await sync.run();
+  return { items, warnings };
+}
+
+describe('Sync', () => {
+  it('a file that vanished after the listing is counted as vanished, not failed, and --delete still runs', async () => {
+    const { src, dst } = await setup('vanished');
+    const ghost: DirEntry = { name: 'ghost.txt', attrs: { kind: 'file', size: 5, mode: 0o644, mtime: 1, atime: 1 } };
+    const ep = new DoctoredEndpoint((dir, entries) => (dir === src ? [...entries, ghost] : entries));
+    const sync = new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst, delete: true });
+    const { items, warnings } = await run(sync);
+    expect(sync.stats).toMatchObject({ vanished: 1, failed: 0, new: 2, deleted: 1 });
+    expect(sync.errors).toEqual([]);
+    expect(warnings).toEqual([`file has vanished: local "${src}/ghost.txt"`]);
+    expect(items.filter((i) => i.action === 'deleted').map((i) => i.path)).toEqual(['stale.txt']);
+  });
+
+  it('a source listing error is reported and nothing is deleted', async () => {
+    const { src, dst } = await setup('list-error');
+    const ep = new DoctoredEndpoint((dir, entries) => {
+      if (dir === path.join(src, 'sub')) throw new FileError('list', 'local', dir, 'Permission denied', { code: 'EACCES' });
+      return entries;
+    });
+    const sync = new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst, delete: true });
+    const { warnings } = await run(sync);
+    expect(sync.errors.map((e) => e.message)).toEqual([`list local "${src}/sub": Permission denied`]);
+    expect(sync.deleteRefused).toBe('the source listing had errors');
+    expect(warnings).toContain('not deleting anything: the source listing had errors');
+    expect(await fs.readFile(path.join(dst, 'stale.txt'), 'utf8')).toBe('old');
+    expect(await fs.readFile(path.join(dst, 'a.txt'), 'utf8')).toBe('a');
+  });
+
+  it('suspect names in a listing are refused, never joined into a path', async () => {
+    const { src, dst } = await setup('suspect');
+    const evil: DirEntry = { name: '../escape.txt', attrs: { kind: 'file', size: 1, mode: 0o644, mtime: 1, atime: 1 } };
+    const ep = new DoctoredEndpoint((dir, entries) => (dir === src ? [...entries, evil] : entries));
+    const sync = new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst });
+    await run(sync);
+    expect(sync.errors.map((e) => e.message)).toEqual([expect.stringMatching(/suspect name "\.\.\/escape\.txt" refused/)]);
+    await expect(fs.stat(path.join(dst, '../escape.txt'))).rejects.toThrow();
+  });
+
+  it('partial files (.NAME.ferry-part) on the target are neither listed nor deleted', async () => {
+    const { src, dst } = await setup('partials');
+    await fs.writeFile(path.join(dst, 'sub/.x.ferry-part'), 'partial');
+    const sync = new Sync({ src: new LocalEndpoint(), srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst, delete: true });
+    const { items } = await run(sync);
+    expect(items.filter((i) => i.action === 'deleted').map((i) => i.path)).toEqual(['stale.txt']);
+    expect(await fs.readFile(path.join(dst, 'sub/.x.ferry-part'), 'utf8')).toBe('partial');
+  });
+});
