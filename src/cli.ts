@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-options.js';
 import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
 import { registerSync } from './commands/sync-cli.js';
 import { escapeForTerminal } from './util/escape.js';
@@ -23,16 +24,6 @@ function version(): string {
   return pkg.version;
 }
 
-function intArg(name: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-const collect = (v: string, acc: string[]) => [...acc, v];
-
 export function buildProgram(run: { signal: AbortSignal }): Command {
   const program = new Command('ferry')
     .description('Secure file transfer over SSH: scp\'s arguments, every byte over SFTP.')
@@ -41,7 +32,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .showSuggestionAfterError()
     .exitOverride();
 
-  program
+  addRemoteOptions(program
     .command('cp')
     .summary('copy files between hosts, like scp')
     .description('Copy files between hosts, like scp, moving every byte over SFTP (never a remote shell).\n\n' +
@@ -53,45 +44,17 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .option('-r', 'copy directories recursively')
     .option('-p', 'preserve modification/access times and modes (never setuid/setgid)')
     .option('-q', 'quiet: no progress bar, no non-error output')
-    .option('-3', 'copy between two remote hosts through this machine (always the case)')
-    .option('-P <port>', 'port to connect to on the remote host', intArg('port', 1, 65535))
-    .option('-i <identity_file>', 'private key to authenticate with (repeatable)', collect, [])
-    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
-    .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
-    .option('-l <limit>', 'limit total bandwidth to this many Kbit/s', intArg('limit', 1, 1e9))
-    .option('-C', 'enable compression')
-    .option('-c <cipher>', 'cipher(s) to use, comma separated')
-    .option('-J <destination>', 'connect through jump host(s): [user@]host[:port][,...]')
-    .option('-B', 'batch mode: never ask for passwords, passphrases or host keys')
-    .option('-v', 'verbose: debug output on stderr (repeat for more)', (_v: string, n: number) => n + 1, 0)
-    .addOption(new Option('-4').hideHelp())
-    .addOption(new Option('-6').hideHelp())
+    .option('-3', 'copy between two remote hosts through this machine (always the case)'))
     .option('--json', 'write NDJSON events to stdout for scripts')
-    .option('--connections <n>', 'SSH connections per host (default: auto)', intArg('connections', 1, 16))
-    .option('--no-resume', 'ignore partial files of an interrupted run and start over')
-    .option('--retries <n>', 'reconnect and continue this many times after a dropped connection (default 3)', intArg('retries', 0, 100))
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (operands: string[], opts: Record<string, unknown>) => {
       const { runCp } = await import('./commands/cp.js');
       process.exitCode = await runCp(operands, {
+        ...readRemoteOptions(opts, run.signal),
         recursive: Boolean(opts.r),
         preserve: Boolean(opts.p),
         quiet: Boolean(opts.q),
-        port: opts.P as number | undefined,
-        identity: opts.i as string[],
-        sshOptions: opts.o as string[],
-        configFile: opts.F as string | undefined,
-        limitKbps: opts.l as number | undefined,
-        compression: Boolean(opts.C),
-        cipher: opts.c as string | undefined,
-        jump: opts.J as string | undefined,
-        verbose: opts.v as number,
-        batch: Boolean(opts.B),
         json: Boolean(opts.json),
-        connections: opts.connections as number | undefined,
-        resume: opts.resume !== false,
-        retries: opts.retries as number | undefined,
-        signal: run.signal,
       });
     });
 
@@ -142,7 +105,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .argument('[destination]', '[user@]host')
     .option('-i [identity_file]', 'install the key in FILE (or FILE.pub); a bare -i: the newest ~/.ssh/id*.pub, not the agent\'s')
     .option('-p <port>', 'port to connect to on the remote host', intArg('port', 1, 65535))
-    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
+    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect)
     .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
     .option('-n', 'dry run: print the key(s) that would be installed, change nothing')
     .option('-f', 'force: install the key(s) even if the server already has them')
@@ -156,7 +119,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
       if (destination === undefined && typeof identity === 'string') [destination, identity] = [identity, true];
       if (destination === undefined) throw new UsageError('copy-id needs a destination', { hint: 'ferry copy-id [-i [identity_file]] [-p port] [user@]host' });
       process.exitCode = await runCopyId(destination, {
-        identity, port: opts.p as number | undefined, sshOptions: opts.o as string[], configFile: opts.F as string | undefined,
+        identity, port: opts.p as number | undefined, sshOptions: (opts.o as string[] | undefined) ?? [], configFile: opts.F as string | undefined,
         dryRun: Boolean(opts.n), force: Boolean(opts.f),
       });
     });
@@ -169,16 +132,16 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     .usage('[options] [user@]host')
     .argument('<destination>', '[user@]host')
     .option('-P <port>', 'port', intArg('port', 1, 65535))
-    .option('-i <identity_file>', 'identity file (repeatable)', collect, [])
-    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
+    .option('-i <identity_file>', 'identity file (repeatable)', collect)
+    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect)
     .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
     .option('-J <destination>', 'jump host(s): [user@]host[:port][,...]')
     .option('-v', 'verbose: show which files and blocks were read', (_v: string, n: number) => n + 1, 0)
     .action(async (destination: string, opts: Record<string, unknown>) => {
       const { runSshConfig } = await import('./commands/ssh-config.js');
       process.exitCode = runSshConfig(destination, {
-        configFile: opts.F as string | undefined, sshOptions: opts.o as string[], port: opts.P as number | undefined,
-        identity: opts.i as string[], jump: opts.J as string | undefined, verbose: opts.v as number,
+        configFile: opts.F as string | undefined, sshOptions: (opts.o as string[] | undefined) ?? [], port: opts.P as number | undefined,
+        identity: (opts.i as string[] | undefined) ?? [], jump: opts.J as string | undefined, verbose: opts.v as number,
       });
     });
 

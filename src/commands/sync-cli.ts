@@ -2,7 +2,8 @@
  * `ferry sync` options and help. Only commander here: the engine is
  * lazy-imported when the command runs, so `--help` stays instant.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
+import { addRemoteOptions, intArg, readRemoteOptions } from './remote-options.js';
 import type { RuleSpec } from './sync.js';
 
 export const SYNC_EXIT_CODES_HELP = `
@@ -15,16 +16,6 @@ Exit codes:
   24   some source files vanished during the run (everything else succeeded)
   130  interrupted (Ctrl-C); run the same command again to finish`;
 
-function intArg(name: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-const collect = (v: string, acc: string[]) => [...acc, v];
-
 export function registerSync(program: Command, run: { signal: AbortSignal }): void {
   // --include/--exclude/--exclude-from keep their command-line order: the first matching rule wins.
   const rules: RuleSpec[] = [];
@@ -32,7 +23,7 @@ export function registerSync(program: Command, run: { signal: AbortSignal }): vo
     rules.push(type === 'exclude-from' ? { type, file: v } : { type, pattern: v });
     return rules;
   };
-  program
+  addRemoteOptions(program
     .command('sync')
     .summary('mirror a directory to or from a host, like rsync -a SRC/ DST/')
     .description('Make TARGET a mirror of the contents of SOURCE (like `rsync -a SOURCE/ TARGET/`, whether or ' +
@@ -58,22 +49,7 @@ export function registerSync(program: Command, run: { signal: AbortSignal }): vo
     .option('--verify', 'after sending, hash both sides of every sent file; a mismatch is sent again once, then fails')
     .option('--json', 'write NDJSON events to stdout for scripts')
     .option('--log-file <file>', 'append one line per action, with a timestamp, to FILE')
-    .option('-q', 'quiet: no progress, no summary; errors still go to stderr')
-    .option('-P <port>', 'port to connect to on the remote host', intArg('port', 1, 65535))
-    .option('-i <identity_file>', 'private key to authenticate with (repeatable)', collect, [])
-    .option('-o <ssh_option>', 'ssh_config option, e.g. -o Port=2222 (repeatable)', collect, [])
-    .option('-F <ssh_config>', 'ssh_config file to read instead of ~/.ssh/config')
-    .option('-l <limit>', 'limit total bandwidth to this many Kbit/s', intArg('limit', 1, 1e9))
-    .option('-C', 'enable compression')
-    .option('-c <cipher>', 'cipher(s) to use, comma separated')
-    .option('-J <destination>', 'connect through jump host(s): [user@]host[:port][,...]')
-    .option('-B', 'batch mode: never ask for passwords, passphrases or host keys')
-    .option('-v', 'verbose: debug output on stderr (repeat for more)', (_v: string, n: number) => n + 1, 0)
-    .addOption(new Option('-4').hideHelp())
-    .addOption(new Option('-6').hideHelp())
-    .option('--connections <n>', 'SSH connections per host (default: auto)', intArg('connections', 1, 16))
-    .option('--no-resume', 'ignore partial files of an interrupted run and start over')
-    .option('--retries <n>', 'reconnect and continue this many times after a dropped connection (default 3)', intArg('retries', 0, 100))
+    .option('-q', 'quiet: no progress, no summary; errors still go to stderr'))
     .addHelpText('after', SYNC_EXIT_CODES_HELP)
     .action(async (source: string, target: string, opts: Record<string, unknown>) => {
       const { runSync } = await import('./sync.js');
@@ -90,20 +66,7 @@ export function registerSync(program: Command, run: { signal: AbortSignal }): vo
         json: Boolean(opts.json),
         logFile: opts.logFile as string | undefined,
         quiet: Boolean(opts.q),
-        port: opts.P as number | undefined,
-        identity: opts.i as string[],
-        sshOptions: opts.o as string[],
-        configFile: opts.F as string | undefined,
-        limitKbps: opts.l as number | undefined,
-        compression: Boolean(opts.C),
-        cipher: opts.c as string | undefined,
-        jump: opts.J as string | undefined,
-        verbose: opts.v as number,
-        batch: Boolean(opts.B),
-        connections: opts.connections as number | undefined,
-        resume: opts.resume !== false,
-        retries: opts.retries as number | undefined,
-        signal: run.signal,
+        ...readRemoteOptions(opts, run.signal),
       });
     });
 }

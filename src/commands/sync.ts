@@ -1,20 +1,15 @@
 /** `ferry sync`: mirror a directory over SFTP, sending only what changed. */
 import { promises as fsp } from 'node:fs';
 import { ExitCode, UsageError } from '../errors.js';
-import type { SshCliOptions } from '../ssh/config.js';
 import { compileFilter, parseRuleFile, type Filter, type FilterRule } from '../transfer/filters.js';
-import { DirJournalStore } from '../transfer/journal.js';
-import { RateLimiter } from '../transfer/rate-limit.js';
 import { Sync } from '../transfer/sync.js';
-import { stateDir } from './cp.js';
-import { Endpoints } from './endpoints.js';
 import { parseLocation } from './location.js';
+import { engineOptions, openEndpoints, type RemoteOptions } from './remote-options.js';
 import { attachSyncOutput } from './sync-report.js';
-import { createTtyPrompter } from './tty-prompter.js';
 
 export type RuleSpec = FilterRule | { type: 'exclude-from'; file: string };
 
-export interface SyncCliOptions {
+export interface SyncCliOptions extends RemoteOptions {
   dryRun: boolean;
   delete: boolean;
   maxDelete?: number;
@@ -28,20 +23,6 @@ export interface SyncCliOptions {
   json: boolean;
   logFile?: string;
   quiet: boolean;
-  port?: number;
-  identity: string[];
-  sshOptions: string[];
-  configFile?: string;
-  limitKbps?: number;
-  compression: boolean;
-  cipher?: string;
-  jump?: string;
-  verbose: number;
-  batch: boolean;
-  connections?: number;
-  resume: boolean;
-  retries?: number;
-  signal: AbortSignal;
 }
 
 /**
@@ -80,13 +61,7 @@ export async function runSync(operands: string[], o: SyncCliOptions): Promise<nu
   const [source, target] = operands.map(parseLocation);
   const filter = await loadFilter(o.rules);
 
-  const sshOptions = o.batch ? [...o.sshOptions, 'BatchMode=yes'] : o.sshOptions;
-  const cli: SshCliOptions = {
-    configFile: o.configFile, options: sshOptions, port: o.port, identityFiles: o.identity,
-    compression: o.compression, cipher: o.cipher, jump: o.jump,
-  };
-  const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
-  const endpoints = new Endpoints({ cli, prompter: createTtyPrompter({ verbose: o.verbose, batch }), trace: o.verbose >= 3, connections: o.connections });
+  const endpoints = openEndpoints(o);
 
   let output: ReturnType<typeof attachSyncOutput>;
   try {
@@ -100,13 +75,7 @@ export async function runSync(operands: string[], o: SyncCliOptions): Promise<nu
       dst: await endpoints.get(target), dstRoot: target.path,
       filter, checksum: o.checksum, update: o.update, ignoreExisting: o.ignoreExisting,
       delete: o.delete, maxDelete: o.maxDelete, dryRun: o.dryRun, verify: o.verify,
-      transfer: {
-        maxLanes: o.connections !== undefined ? Math.max(8, o.connections) : undefined,
-        journals: new DirJournalStore(`${stateDir()}/partials`),
-        resume: o.resume,
-        retries: o.retries,
-        limiter: o.limitKbps ? new RateLimiter((o.limitKbps * 1024) / 8) : undefined,
-      },
+      transfer: engineOptions(o),
       signal: o.signal,
       corruptAfterCopy: process.env[CORRUPT_HOOK] || undefined,
     });

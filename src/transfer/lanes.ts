@@ -29,27 +29,29 @@ export class LanePool {
     return best;
   }
 
-  /** Open lanes (in the background) until there are `n`, within the limit. */
+  /**
+   * Open lanes (in the background, all at once: on a long link each costs
+   * round trips) until there are `n`, within the limit.
+   */
   grow(n: number, onOpened?: (count: number) => void): void {
-    if (this.closed || this.growing || this.lanes.length >= Math.min(n, this.max)) return;
+    const target = Math.min(n, this.max);
+    if (this.closed || this.growing || this.lanes.length >= target) return;
     this.growing = (async () => {
-      try {
-        while (!this.closed && this.lanes.length < Math.min(n, this.max)) {
-          const ep = await this.root.openLane!();
-          if (this.closed) {
-            await ep.end();
-            break;
-          }
-          this.lanes.push({ ep, inflight: 0 });
-          onOpened?.(this.lanes.length);
+      const results = await Promise.allSettled(Array.from({ length: target - this.lanes.length }, () => this.root.openLane!()));
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          // The server refused another session (MaxSessions): stay at what we have.
+          this.max = Math.min(this.max, this.lanes.length + results.filter((x) => x.status === 'fulfilled').length);
+          continue;
         }
-      } catch {
-        // The server refused another session (MaxSessions): stay at what we have.
-        this.max = this.lanes.length;
-      } finally {
-        this.growing = undefined;
+        if (this.closed) {
+          await r.value.end();
+          continue;
+        }
+        this.lanes.push({ ep: r.value, inflight: 0 });
+        onOpened?.(this.lanes.length);
       }
-    })();
+    })().finally(() => (this.growing = undefined));
   }
 
   /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */

@@ -57,6 +57,9 @@ const LANE_CAPACITY = 1536 * 1024;
 const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 /** Files in flight per lane before another lane is opened. */
 const FILES_PER_LANE = 8;
+/** Files at least this big get this many lanes from the start. */
+const EAGER_LANES_SIZE = 32 * 1024 * 1024;
+const EAGER_LANES = 4;
 
 export interface FileEvent {
   src: string;
@@ -132,11 +135,12 @@ export class Transfer extends EventEmitter {
       this.budget = new InflightBudget({
         chunk,
         initial: this.opts.initialWindow ?? 4 * chunk,
-        max: this.opts.maxWindow ?? 48 * 1024 * 1024,
+        max: this.opts.maxWindow ?? 32 * 1024 * 1024,
         onDecision: (d) => {
           this.emit('window', d);
           // More bytes in flight than the open lanes can carry: open more.
-          this.growLanes(Math.ceil(d.window / LANE_CAPACITY));
+          // Open lanes ahead of the window (it may double next round), so growth never waits on them.
+          this.growLanes(Math.ceil((2 * d.window) / LANE_CAPACITY));
         },
       });
     }
@@ -275,6 +279,9 @@ export class Transfer extends EventEmitter {
     this.active.set(ev, live);
     // Many files at once are bound by per-request latency on the server, not bytes: spread them too.
     if (this.active.size > FILES_PER_LANE) this.growLanes(Math.ceil(this.active.size / FILES_PER_LANE));
+    // A big file will want more than one channel's window on any long link: channels
+    // on the open connection are cheap, so have them ready before slow start needs them.
+    if (attrs.size >= EAGER_LANES_SIZE) this.growLanes(EAGER_LANES);
     this.emit('file-start', ev);
     let sent = 0;
     let resumedFrom = 0;
