@@ -87,7 +87,8 @@ export function stateDir(): string {
   return `${base}/ferry`;
 }
 
-export function openEndpoints(o: RemoteOptions): Endpoints {
+/** `quiet` (-q) also silences the SSH layer's notices (the server's banner, host key warnings), as scp -q. */
+export function openEndpoints(o: RemoteOptions & { quiet?: boolean }): Endpoints {
   // First value wins in ssh_config: -B must come before any -o to mean what it says.
   const sshOptions = o.batch ? ['BatchMode=yes', ...o.sshOptions] : o.sshOptions;
   const cli: SshCliOptions = {
@@ -95,7 +96,7 @@ export function openEndpoints(o: RemoteOptions): Endpoints {
     compression: o.compression, cipher: o.cipher, jump: o.jump,
   };
   const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
-  const prompter = createTtyPrompter({ verbose: o.verbose, batch });
+  const prompter = createTtyPrompter({ verbose: o.verbose, batch, quiet: o.quiet });
   return new Endpoints({ cli, prompter, trace: o.verbose >= 3, connections: o.connections });
 }
 

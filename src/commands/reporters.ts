@@ -7,7 +7,8 @@ import type { FerryError } from '../errors.js';
 import type { FileEvent, Transfer } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
-import { escapeForTerminal } from '../util/escape.js';
+import { escapeForTerminal, toJsonLine } from '../util/escape.js';
+import { listen } from '../util/listen.js';
 
 export interface Reporter {
   /** Called once the run is over, successful or not. */
@@ -89,9 +90,7 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
     multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
   };
   const onRetry = (r: RetryEvent) => multi.log(retryLine(r));
-  t.on('file-done', onDone);
-  t.on('file-error', onError);
-  t.on('retry', onRetry);
+  const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry });
   const timer = setInterval(sample, 200);
   return {
     finish() {
@@ -100,9 +99,7 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
       // Flush lines logged since the last frame before the final one.
       multi.update();
       multi.stop();
-      t.off('file-done', onDone);
-      t.off('file-error', onError);
-      t.off('retry', onRetry);
+      detach();
     },
   };
 }
@@ -124,14 +121,7 @@ export function attachErrorPrinter(t: Transfer): Reporter {
     process.stderr.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
   };
   const onRetry = (r: RetryEvent) => process.stderr.write(retryLine(r));
-  t.on('file-error', onError);
-  t.on('retry', onRetry);
-  return {
-    finish() {
-      t.off('file-error', onError);
-      t.off('retry', onRetry);
-    },
-  };
+  return { finish: listen(t, { 'file-error': onError, retry: onRetry }) };
 }
 
 function formatRate(bytesPerSec: number): string {
@@ -148,21 +138,12 @@ export function attachDebug(t: Transfer): Reporter {
     w(r.restarted !== undefined
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
       : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
-  t.on('window', onWindow);
-  t.on('lanes', onLanes);
-  t.on('file-resume', onResume);
-  return {
-    finish() {
-      t.off('window', onWindow);
-      t.off('lanes', onLanes);
-      t.off('file-resume', onResume);
-    },
-  };
+  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume }) };
 }
 
 /** One JSON object per line on stdout: start, file, error, summary. */
 export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStream = process.stdout): Reporter {
-  const emit = (obj: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
+  const emit = (obj: Record<string, unknown>) => out.write(toJsonLine({ time: new Date().toISOString(), ...obj }) + '\n');
   emit({ event: 'start', command });
   const onDone = (ev: FileEvent & { bytes: number; ms: number; resumedFrom: number }) =>
     emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: ev.resumedFrom, duration: ev.ms / 1000 });
@@ -170,26 +151,17 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
   const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
-  t.on('retry', onRetry);
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
-  t.on('file-skip', onSkip);
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
-  t.on('file-done', onDone);
-  t.on('file-error', onError);
-  t.on('window', onWindow);
-  t.on('lanes', onLanes);
-  t.on('file-resume', onResume);
+  const detach = listen(t, {
+    'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes,
+    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip,
+  });
   return {
     finish() {
-      t.off('file-done', onDone);
-      t.off('file-error', onError);
-      t.off('window', onWindow);
-      t.off('lanes', onLanes);
-      t.off('file-resume', onResume);
-      t.off('retry', onRetry);
-      t.off('file-skip', onSkip);
+      detach();
       const elapsed = (Date.now() - t.stats.startedAt) / 1000;
       emit({
         event: 'summary', files: t.stats.filesDone, failed: t.stats.filesFailed, skipped: t.stats.filesSkipped,

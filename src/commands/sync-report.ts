@@ -8,7 +8,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import type { FerryError } from '../errors.js';
 import type { Sync, SyncItem, SyncStats } from '../transfer/sync.js';
 import type { Transfer } from '../transfer/transfer.js';
-import { escapeForTerminal } from '../util/escape.js';
+import { escapeForTerminal, toJsonLine } from '../util/escape.js';
+import { listen } from '../util/listen.js';
 import { attachDebug, attachTtyProgress, formatBytes, type Reporter } from './reporters.js';
 
 export interface SyncOutputOptions {
@@ -66,7 +67,7 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
   const err = process.stderr;
   const log = o.logFile ? openLog(o.logFile) : undefined;
   const started = Date.now();
-  const json = (obj: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
+  const json = (obj: Record<string, unknown>) => out.write(toJsonLine({ time: new Date().toISOString(), ...obj }) + '\n');
   const showItems = !o.json && (o.itemize || (o.dryRun && !o.quiet));
   // Itemized lines on the same terminal would tear the bars: one or the other, as rsync -i.
   const bars = !o.json && !o.quiet && Boolean(err.isTTY) && !(showItems && out.isTTY);
@@ -124,15 +125,11 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
     if (o.verbose > 0) err.write(`debug1: sync: ${p.phase}${p.files !== undefined ? ` ${p.files} files` : ''}${p.count !== undefined ? ` ${p.count} entries` : ''}\n`);
   };
 
+  let detach = () => {};
   return {
     watch(s: Sync) {
       sync = s;
-      s.on('item', onItem);
-      s.on('file-error', onError);
-      s.on('warning', onWarning);
-      s.on('transfer', onTransfer);
-      s.on('transfer-end', onTransferEnd);
-      s.on('phase', onPhase);
+      detach = listen(s, { item: onItem, 'file-error': onError, warning: onWarning, transfer: onTransfer, 'transfer-end': onTransferEnd, phase: onPhase });
     },
     fatal(e: unknown) {
       stopped = true;
@@ -158,12 +155,7 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
           out.write(`${summaryLine(s, elapsed, o)}\n`);
         }
         log?.line(`sync done: ${summaryLine(s, elapsed, o)}`);
-        sync.off('item', onItem);
-        sync.off('file-error', onError);
-        sync.off('warning', onWarning);
-        sync.off('transfer', onTransfer);
-        sync.off('transfer-end', onTransferEnd);
-        sync.off('phase', onPhase);
+        detach();
       }
       process.off('exit', onExit);
       log?.close();

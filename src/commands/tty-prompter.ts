@@ -41,7 +41,7 @@ function readLine(question: string, secret: boolean): Promise<string> {
   });
 }
 
-export function createTtyPrompter(opts: { verbose: number; batch: boolean }): Prompter {
+export function createTtyPrompter(opts: { verbose: number; batch: boolean; quiet?: boolean }): Prompter {
   const interactive = !opts.batch && Boolean(process.stdin.isTTY && process.stderr.isTTY);
   let queue = Promise.resolve('');
   return {
@@ -54,6 +54,7 @@ export function createTtyPrompter(opts: { verbose: number; batch: boolean }): Pr
       return p;
     },
     warn(text) {
+      if (opts.quiet) return;
       process.stderr.write(text.split('\n').map(escapeForTerminal).join('\n') + '\n');
     },
     debug(text) {

@@ -35,6 +35,22 @@ export interface SftpRequest {
   args: readonly unknown[];
   /** Reply with sftp.status/handle/data/name/attrs if the hook takes over. */
   sftp: SFTPWrapper;
+  /** Drop the whole SSH connection (not just this channel: for that, sftp.end()). */
+  disconnect(): void;
+}
+
+export type SftpReplyKind = 'status' | 'handle' | 'data' | 'name' | 'attrs';
+
+/** A reply the built-in handlers are about to send, handed to the onReply hook. */
+export interface SftpReply {
+  op: SftpOp;
+  /** The id of the request being answered. */
+  reqid: number;
+  kind: SftpReplyKind;
+  /** The arguments after reqid of sftp.status/handle/data/name/attrs. */
+  args: readonly unknown[];
+  /** Send it now, under its own id or another one; may be called later, twice, or never. */
+  send(reqid?: number): void;
 }
 
 /** Override points for tests ("hostile server"). Paths are client-visible (chrooted) paths. */
@@ -49,6 +65,12 @@ export interface SftpHooks {
   onWrite(path: string, offset: number, data: Buffer): Buffer | Promise<Buffer>;
   /** Rewrites attributes sent for STAT, LSTAT and FSTAT. */
   statAttrs(path: string, attrs: Attributes): Attributes | Promise<Attributes>;
+  /**
+   * Sees every reply of the built-in handlers (and of status replies for their
+   * errors) instead of it being sent: the hook decides when, how often and
+   * under which id to send() it (reordering, duplicates, unknown ids).
+   */
+  onReply(reply: SftpReply): void;
 }
 
 /** What SETSTAT/FSETSTAT need: a FileHandle, or the same three calls bound to a path. */
@@ -160,11 +182,17 @@ export class SftpSession {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
+  /** What the handlers reply through: the channel itself, or one routed via the onReply hook. */
+  private readonly out: SFTPWrapper;
+  private currentOp: SftpOp = 'OPEN';
+
   constructor(
     private readonly sftp: SFTPWrapper,
     private readonly root: string, // already realpath()ed
     private readonly hooks: Partial<SftpHooks>,
+    private readonly disconnect: () => void = () => sftp.end(),
   ) {
+    this.out = hooks.onReply ? this.routeReplies(hooks.onReply) : sftp;
     this.register();
     // Client sent EOF/CLOSE: answer what is queued, then close our side too
     // (ssh2 does not send CHANNEL_CLOSE back for SFTP channels on its own).
@@ -174,6 +202,20 @@ export class SftpSession {
   }
 
   // ---- plumbing -------------------------------------------------------------
+
+  /** Requests are handled one at a time, so the op being answered is the current one. */
+  private routeReplies(onReply: SftpHooks['onReply']): SFTPWrapper {
+    const kinds: SftpReplyKind[] = ['status', 'handle', 'data', 'name', 'attrs'];
+    const routed = Object.create(this.sftp) as SFTPWrapper;
+    for (const kind of kinds) {
+      const real = (this.sftp[kind] as (...a: unknown[]) => boolean).bind(this.sftp);
+      (routed as unknown as Record<string, unknown>)[kind] = (reqid: number, ...args: unknown[]) => {
+        onReply({ op: this.currentOp, reqid, kind, args, send: (id = reqid) => void real(id, ...args) });
+        return true;
+      };
+    }
+    return routed;
+  }
 
   private register(): void {
     const on = (op: SftpOp, fn: (reqid: number, ...args: never[]) => Promise<void>): void => {
@@ -225,7 +267,7 @@ export class SftpSession {
     });
     on('REALPATH', (id, p: string) => this.realpath(id, p));
     on('READLINK', (id, p: string) => this.readlink(id, p));
-    on('SYMLINK', async (id) => this.sftp.status(id, STATUS_CODE.OP_UNSUPPORTED, 'symlink not supported'));
+    on('SYMLINK', async (id) => this.out.status(id, STATUS_CODE.OP_UNSUPPORTED, 'symlink not supported'));
     on('EXTENDED', (id, name: string, data: Buffer | undefined) => this.extended(id, name, data));
   }
 
@@ -233,17 +275,19 @@ export class SftpSession {
     op: SftpOp, reqid: number, args: unknown[],
     fn: (reqid: number, ...args: never[]) => Promise<void>,
   ): Promise<void> {
+    this.currentOp = op;
     try {
-      if (this.hooks.onRequest && (await this.hooks.onRequest({ op, reqid, args, sftp: this.sftp }))) return;
+      const req: SftpRequest = { op, reqid, args, sftp: this.sftp, disconnect: this.disconnect };
+      if (this.hooks.onRequest && (await this.hooks.onRequest(req))) return;
       await fn(reqid, ...(args as never[]));
     } catch (err) {
       const { code, message } = statusOf(err);
-      this.sftp.status(reqid, code, message);
+      this.out.status(reqid, code, message);
     }
   }
 
   private ok(reqid: number): void {
-    this.sftp.status(reqid, STATUS_CODE.OK);
+    this.out.status(reqid, STATUS_CODE.OK);
   }
 
   private async cleanup(): Promise<void> {
@@ -321,7 +365,7 @@ export class SftpSession {
   private async open(reqid: number, p: string, pflags: number, attrs: Partial<Attributes>): Promise<void> {
     const real = await this.resolve(p);
     const fh = await fsp.open(real, openFlags(pflags), (attrs.mode ?? 0o666) & 0o7777);
-    this.sftp.handle(reqid, this.addHandle({ kind: 'file', vpath: virtualPath(p), fh }));
+    this.out.handle(reqid, this.addHandle({ kind: 'file', vpath: virtualPath(p), fh }));
   }
 
   private async close(reqid: number, h: Buffer): Promise<void> {
@@ -335,10 +379,10 @@ export class SftpSession {
     const f = this.file(h);
     const buf = Buffer.allocUnsafe(Math.min(len, MAX_READ));
     const { bytesRead } = await f.fh.read(buf, 0, buf.length, offset);
-    if (bytesRead === 0 && len > 0) return this.sftp.status(reqid, STATUS_CODE.EOF);
+    if (bytesRead === 0 && len > 0) return this.out.status(reqid, STATUS_CODE.EOF);
     let data: Buffer = buf.subarray(0, bytesRead);
     if (this.hooks.onRead) data = await this.hooks.onRead(f.vpath, offset, data);
-    this.sftp.data(reqid, data);
+    this.out.data(reqid, data);
   }
 
   private async write(reqid: number, h: Buffer, offset: number, data: Buffer): Promise<void> {
@@ -354,7 +398,7 @@ export class SftpSession {
   private async sendAttrs(reqid: number, vpath: string, st: Stats): Promise<void> {
     let attrs = toAttrs(st);
     if (this.hooks.statAttrs) attrs = await this.hooks.statAttrs(vpath, attrs);
-    this.sftp.attrs(reqid, attrs);
+    this.out.attrs(reqid, attrs);
   }
 
   /** Applies size, then mode, then times (so truncation cannot bump the mtime we set). */
@@ -370,7 +414,7 @@ export class SftpSession {
   private async opendir(reqid: number, p: string): Promise<void> {
     const real = await this.resolve(p);
     const names = await fsp.readdir(real);
-    this.sftp.handle(reqid, this.addHandle({ kind: 'dir', vpath: virtualPath(p), real, names, pos: 0 }));
+    this.out.handle(reqid, this.addHandle({ kind: 'dir', vpath: virtualPath(p), real, names, pos: 0 }));
   }
 
   private async readdir(reqid: number, h: Buffer): Promise<void> {
@@ -387,9 +431,9 @@ export class SftpSession {
         return st ? [{ filename, longname: longname(filename, st), attrs: toAttrs(st) }] : [];
       });
     }
-    if (entries.length === 0) return this.sftp.status(reqid, STATUS_CODE.EOF);
+    if (entries.length === 0) return this.out.status(reqid, STATUS_CODE.EOF);
     if (this.hooks.readdirNames) entries = await this.hooks.readdirNames(dir.vpath, entries);
-    this.sftp.name(reqid, entries);
+    this.out.name(reqid, entries);
   }
 
   private async realpath(reqid: number, p: string): Promise<void> {
@@ -400,7 +444,7 @@ export class SftpSession {
       if (statusOf(err).code !== STATUS_CODE.NO_SUCH_FILE) throw err;
     }
     // REALPATH replies carry dummy attributes (flags 0), as OpenSSH's server does.
-    this.sftp.name(reqid, [{ filename: resolved, longname: resolved, attrs: {} as Attributes }]);
+    this.out.name(reqid, [{ filename: resolved, longname: resolved, attrs: {} as Attributes }]);
   }
 
   private async readlink(reqid: number, p: string): Promise<void> {
@@ -408,12 +452,12 @@ export class SftpSession {
     const target = await fsp.readlink(real);
     const absolute = this.confine(path.resolve(path.dirname(real), target));
     const shown = path.isAbsolute(target) ? this.toVirtual(absolute) : target;
-    this.sftp.name(reqid, [{ filename: shown, longname: shown, attrs: {} as Attributes }]);
+    this.out.name(reqid, [{ filename: shown, longname: shown, attrs: {} as Attributes }]);
   }
 
   private async extended(reqid: number, name: string, data: Buffer | undefined): Promise<void> {
     if (name !== 'posix-rename@openssh.com') {
-      return this.sftp.status(reqid, STATUS_CODE.OP_UNSUPPORTED, `${name} not supported`);
+      return this.out.status(reqid, STATUS_CODE.OP_UNSUPPORTED, `${name} not supported`);
     }
     const [from, to] = parseTwoStrings(data);
     await fsp.rename(await this.resolve(from, false), await this.resolve(to, false));

@@ -12,7 +12,7 @@ import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import { SftpSession, type SftpHooks } from './sftp-handlers.js';
 
-export type { SftpHooks, SftpOp, SftpRequest } from './sftp-handlers.js';
+export type { SftpHooks, SftpOp, SftpReply, SftpRequest } from './sftp-handlers.js';
 
 export interface EmbeddedServerOptions {
   /** Directory served; client paths are confined to it ("/" maps here). */
@@ -29,6 +29,8 @@ export interface EmbeddedServerOptions {
   port?: number;
   /** Per-request overrides, for tests that need a misbehaving server. */
   hooks?: Partial<SftpHooks>;
+  /** Text sent as the SSH authentication banner (SSH_MSG_USERAUTH_BANNER), as sshd's Banner. */
+  banner?: string;
 }
 
 export interface EmbeddedServer {
@@ -48,7 +50,8 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
   const host = opts.host ?? '127.0.0.1';
 
   const connections = new Set<Connection>();
-  const ssh = new ssh2.Server({ hostKeys: [opts.hostKey], ident: 'ferry-embedded' }, (conn) => {
+  const config = { hostKeys: [opts.hostKey], ident: 'ferry-embedded', ...(opts.banner !== undefined ? { banner: opts.banner } : {}) };
+  const ssh = new ssh2.Server(config, (conn) => {
     connections.add(conn);
     conn.on('close', () => connections.delete(conn));
     conn.on('error', () => {}); // a broken connection just closes; nothing to report
@@ -58,7 +61,7 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
         const session = acceptSession();
         // Only the sftp subsystem has a listener; ssh2 rejects exec/shell/pty/etc.
         session.on('sftp', (acceptSftp) => {
-          new SftpSession(acceptSftp() as SFTPWrapper, root, hooks);
+          new SftpSession(acceptSftp() as SFTPWrapper, root, hooks, () => conn.end());
         });
       });
     });

@@ -178,6 +178,8 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
     },
     debug: o.traceProtocol ? (msg: string) => o.prompter.debug(msg) : undefined,
   };
+  // The server's pre-login banner (sshd's Banner), shown as OpenSSH does; the prompter escapes it.
+  client.on('banner', (message: string) => prompter.warn(message.replace(/\r\n/g, '\n').replace(/\n$/, '')));
   timer.start((s.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_SEC) * 1000);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { ConnectionError, FileError, ProtocolError } from '../errors.js';
 import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs } from './endpoint.js';
+import { guardReplies } from './sftp-guard.js';
 
 interface SftpHandle extends FileHandle {
   raw: Buffer;
@@ -17,8 +18,13 @@ interface SftpHandle extends FileHandle {
 const SSH_FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, BAD_MESSAGE: 5, NO_CONNECTION: 6, CONNECTION_LOST: 7, OP_UNSUPPORTED: 8 } as const;
 const OPEN = { READ: 0x1, WRITE: 0x2, CREAT: 0x8, TRUNC: 0x10 } as const;
 const S_IFMT = 0o170000;
-/** ssh2's wording when the server's reply itself is wrong, not the link. */
-const PROTOCOL_VIOLATION = /more data than requested|invalid packet|malformed|unknown packet|expected \w+ packet|response missing/i;
+/** ssh2's wording (and sftp-guard's) when the server's reply itself is wrong, not the link. */
+const PROTOCOL_VIOLATION = /protocol violation|more data than requested|invalid packet|malformed|unknown packet|expected \w+ packet|response missing|exceeds max length/i;
+/**
+ * Entries one listing may hold. A server can answer READDIR forever; past this
+ * the listing fails instead of filling memory (about 150 MB of entries).
+ */
+export const MAX_LIST_ENTRIES = 1_000_000;
 
 function toAttrs(st: Stats): FileAttrs {
   const type = st.mode & S_IFMT;
@@ -33,6 +39,8 @@ export interface SftpEndpointOptions {
   openLane?: () => Promise<SftpEndpoint>;
   /** A fresh session after the link dropped (reconnecting if needed). */
   reopen?: () => Promise<SFTPWrapper>;
+  /** Cap on the entries of one listing (default MAX_LIST_ENTRIES). */
+  maxListEntries?: number;
 }
 
 export class SftpEndpoint implements Endpoint {
@@ -44,10 +52,14 @@ export class SftpEndpoint implements Endpoint {
   private reopening?: Promise<void>;
   generation = 0;
   openLane?: () => Promise<SftpEndpoint>;
+  private readonly maxListEntries: number;
+  /** Sessions the server broke the protocol on, and how: their errors are protocol errors. */
+  private readonly violations = new WeakMap<SFTPWrapper, string>();
 
   constructor(sftp: SFTPWrapper, opts: SftpEndpointOptions) {
-    this.sftp = sftp;
+    this.sftp = this.adopt(sftp);
     this.label = opts.label;
+    this.maxListEntries = opts.maxListEntries ?? MAX_LIST_ENTRIES;
     if (opts.openLane) this.openLane = opts.openLane;
     this.reopen = opts.reopen;
     // ssh2 has already asked limits@openssh.com when the server offers it.
@@ -62,7 +74,7 @@ export class SftpEndpoint implements Endpoint {
     this.reopening ??= (async () => {
       try {
         const old = this.sftp;
-        this.sftp = await this.reopen!();
+        this.sftp = this.adopt(await this.reopen!());
         this.generation++;
         try { old.end(); } catch { /* already gone */ }
       } finally {
@@ -70,6 +82,20 @@ export class SftpEndpoint implements Endpoint {
       }
     })();
     await this.reopening;
+  }
+
+  /**
+   * Watch a session for protocol violations: replies sftp-guard refuses, and
+   * the packets ssh2 itself finds malformed (an 'error' event that would
+   * otherwise crash the process, as nothing else listens once it is ready).
+   */
+  private adopt(sftp: SFTPWrapper): SFTPWrapper {
+    const note = (why: string) => {
+      if (!this.violations.has(sftp)) this.violations.set(sftp, why);
+    };
+    guardReplies(sftp, note);
+    sftp.on('error', (err: Error & { level?: string }) => note(err.message));
+    return sftp;
   }
 
   private raw(h: FileHandle): Buffer {
@@ -80,23 +106,28 @@ export class SftpEndpoint implements Endpoint {
 
   /** Wrap one ssh2 callback call, translating its error into ours. */
   private call<T>(verb: string, path: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+    const sftp = this.sftp;
     return new Promise((resolve, reject) => {
       try {
-        fn((err, v) => (err ? reject(this.translate(verb, path, err)) : resolve(v as T)));
+        fn((err, v) => (err ? reject(this.translate(verb, path, err, sftp)) : resolve(v as T)));
       } catch (err) {
-        reject(this.translate(verb, path, err));
+        reject(this.translate(verb, path, err, sftp));
       }
     });
   }
 
-  private translate(verb: string, path: string, err: unknown): Error {
+  private translate(verb: string, path: string, err: unknown, sftp: SFTPWrapper): Error {
     const e = err as { code?: unknown; message?: string };
     if (typeof e.code === 'number' && e.code !== SSH_FX.NO_CONNECTION && e.code !== SSH_FX.CONNECTION_LOST) {
       const code = e.code === SSH_FX.NO_SUCH_FILE ? 'ENOENT' : e.code === SSH_FX.PERMISSION_DENIED ? 'EACCES' : e.code;
       return new FileError(verb, 'remote', path, e.message || 'Failure', { cause: err, code });
     }
-    const msg = `${verb} remote "${path}" on ${this.label}: ${e.message ?? String(err)}`;
-    if (PROTOCOL_VIOLATION.test(e.message ?? '')) return new ProtocolError(`protocol error: ${msg}`, { cause: err });
+    const message = e.message ?? String(err);
+    const msg = `${verb} remote "${path}" on ${this.label}: ${message}`;
+    if (PROTOCOL_VIOLATION.test(message)) return new ProtocolError(`protocol error: ${msg}`, { cause: err });
+    // The session ended because the server broke the protocol, not because the link dropped.
+    const violation = this.violations.get(sftp);
+    if (violation !== undefined) return new ProtocolError(`protocol error: ${verb} remote "${path}" on ${this.label}: ${violation}`, { cause: err });
     return new ConnectionError(msg, { cause: err });
   }
 
@@ -109,9 +140,39 @@ export class SftpEndpoint implements Endpoint {
   realpath(path: string) {
     return this.call<string>('resolve', path, (cb) => this.sftp.realpath(path, cb));
   }
+  /**
+   * READDIR batch by batch (ssh2's readdir(path) would gather an endless
+   * listing until memory ran out), up to maxListEntries. The "." and ".."
+   * every server lists are dropped here, as ssh2 and OpenSSH do; every other
+   * name goes to the engine as sent, to be validated there.
+   */
   async readdir(path: string): Promise<DirEntry[]> {
-    const list = await this.call<{ filename: string; attrs: Stats }[]>('list', path, (cb) => this.sftp.readdir(path, cb));
-    return list.map((e) => ({ name: e.filename, attrs: toAttrs(e.attrs) }));
+    const handle = await this.call<Buffer>('list', path, (cb) => this.sftp.opendir(path, cb));
+    const out: DirEntry[] = [];
+    try {
+      for (;;) {
+        let batch: { filename: string; attrs: Stats }[];
+        try {
+          batch = await this.call('list', path, (cb) => this.sftp.readdir(handle, { full: true } as never, cb));
+        } catch (err) {
+          if ((err as FileError).code === SSH_FX.EOF) break;
+          throw err;
+        }
+        // An empty batch ends the listing too (as OpenSSH's client takes it), or it could go on forever.
+        if (batch.length === 0) break;
+        for (const e of batch) {
+          if (e.filename !== '.' && e.filename !== '..') out.push({ name: e.filename, attrs: toAttrs(e.attrs) });
+        }
+        if (out.length > this.maxListEntries) {
+          throw new FileError('list', 'remote', path, `more than ${this.maxListEntries} entries`, {
+            hint: 'the server does not end the listing; a directory this big can be copied in parts (globs)',
+          });
+        }
+      }
+    } finally {
+      await this.call<void>('close', path, (cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+    }
+    return out;
   }
   mkdir(path: string, mode = 0o777) {
     return this.call<void>('create directory', path, (cb) => this.sftp.mkdir(path, { mode }, cb));

@@ -14,7 +14,7 @@ import { LanePool } from './lanes.js';
 import { createLimit } from './limit.js';
 import { RangeSet } from './ranges.js';
 import type { RunJournal } from './run-journal.js';
-import { joinPath, suspectNameReason } from './names.js';
+import { baseName, joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CopyJob {
@@ -77,6 +77,12 @@ export interface TransferStats {
   bytesTotal: number;
   bytesDone: number;
   startedAt: number;
+}
+
+/** The real paths of the directories being walked, innermost first. */
+interface Ancestry {
+  real: string;
+  up?: Ancestry;
 }
 
 /** Deeper than this is taken as a loop (symlinks) or a hostile endless tree. */
@@ -167,20 +173,42 @@ export class Transfer extends EventEmitter {
     }
   }
 
-  private async copyItem(job: CopyJob, depth: number, known?: FileAttrs): Promise<void> {
+  private async copyItem(job: CopyJob, depth: number, known?: FileAttrs, parent?: Ancestry): Promise<void> {
     // Follow symlinks, as scp does for what it copies.
-    const attrs = known && known.kind !== 'symlink' ? known : await job.src.stat(job.srcPath);
+    const viaLink = !known || known.kind === 'symlink';
+    const attrs = viaLink ? await job.src.stat(job.srcPath) : known;
     if (attrs.kind === 'dir') {
       if (!this.opts.recursive) {
         throw new FileError('copy', job.src.side, job.srcPath, 'is a directory', { hint: 'use -r to copy directories' });
       }
-      return this.copyDir(job, attrs, depth);
+      return this.copyDir(job, attrs, depth, await this.locate(job, viaLink, parent));
     }
     if (attrs.kind !== 'file') throw new FileError('copy', job.src.side, job.srcPath, 'not a regular file');
     return this.limitFiles(() => this.copyOne(job, attrs));
   }
 
-  private async copyDir(job: CopyJob, attrs: FileAttrs, depth: number): Promise<void> {
+  /**
+   * Where a directory about to be walked really is, refusing one reached
+   * through a symlink that leads back to a directory being walked (or above
+   * it): following it would copy the same tree into itself until MAX_DEPTH,
+   * once per loop at every level. Only the top and symlinks need asking.
+   */
+  private async locate(job: CopyJob, viaLink: boolean, parent?: Ancestry): Promise<Ancestry | undefined> {
+    if (!viaLink) return parent && { real: joinPath(parent.real, baseName(job.srcPath)), up: parent };
+    const real = await job.src.realpath(job.srcPath).catch(() => undefined);
+    // Without a real path (a server without REALPATH) only MAX_DEPTH guards this subtree.
+    if (real === undefined) return undefined;
+    for (let a = parent; a; a = a.up) {
+      if (a.real === real || a.real.startsWith(real.endsWith('/') ? real : `${real}/`)) {
+        throw new FileError('copy', job.src.side, job.srcPath, `symlink loop: it leads back to "${real}", which is being copied`, {
+          hint: 'the link was not followed; the rest of the tree is copied',
+        });
+      }
+    }
+    return { real, up: parent };
+  }
+
+  private async copyDir(job: CopyJob, attrs: FileAttrs, depth: number, self?: Ancestry): Promise<void> {
     if (depth >= MAX_DEPTH) {
       throw new FileError('copy', job.src.side, job.srcPath, `directory tree deeper than ${MAX_DEPTH} levels`, {
         hint: 'a symlink loop or an endless tree on the server',
@@ -200,7 +228,7 @@ export class Transfer extends EventEmitter {
         continue;
       }
       const child: CopyJob = { src: job.src, srcPath, dst: job.dst, dstPath: joinPath(job.dstPath, entry.name) };
-      tasks.push(this.guard(srcPath, () => this.copyItem(child, depth + 1, entry.attrs)));
+      tasks.push(this.guard(srcPath, () => this.copyItem(child, depth + 1, entry.attrs, self)));
     }
     const results = await Promise.allSettled(tasks);
     for (const r of results) if (r.status === 'rejected') throw r.reason;

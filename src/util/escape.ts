@@ -20,3 +20,13 @@ export function escapeForTerminal(text: string): string {
   }
   return out;
 }
+
+/**
+ * One NDJSON line. JSON.stringify escapes C0 controls but leaves DEL and the
+ * C1 controls raw (U+009B is a one-character CSI to many terminals), and
+ * U+2028/U+2029, which break line-oriented readers: those are escaped too, so
+ * `--json` output piped to a terminal is as inert as the rest of ferry's.
+ */
+export function toJsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
