@@ -153,7 +153,9 @@ export class SftpEndpoint implements Endpoint {
       for (;;) {
         let batch: { filename: string; attrs: Stats }[];
         try {
-          batch = await this.call('list', path, (cb) => this.sftp.readdir(handle, { full: true } as never, cb));
+          // full: keep "." and ".." in the batch, so a batch of only those is not taken as the end.
+          const readdir = this.sftp.readdir as unknown as (h: Buffer, o: { full: boolean }, cb: (err: Error | undefined, list: { filename: string; attrs: Stats }[]) => void) => void;
+          batch = await this.call('list', path, (cb) => readdir.call(this.sftp, handle, { full: true }, cb));
         } catch (err) {
           if ((err as FileError).code === SSH_FX.EOF) break;
           throw err;

@@ -131,7 +131,20 @@ export class Transfer extends EventEmitter {
   }
 
   private growLanes(want: number): void {
-    for (const p of this.pools.values()) p.grow(want, (lanes) => this.emit('lanes', { label: p.root.label, lanes }));
+    for (const p of this.pools.values()) {
+      p.grow(want, (lanes) => {
+        this.updateCapacity();
+        this.emit('lanes', { label: p.root.label, lanes });
+      });
+    }
+  }
+
+  /** What the open channels can carry; the window controller must not mistake that limit for the link's. */
+  private updateCapacity(): void {
+    if (!this.budget) return;
+    let capacity = Infinity;
+    for (const p of this.pools.values()) if (p.root.openLane) capacity = Math.min(capacity, p.lanes.length * LANE_CAPACITY);
+    this.budget.controller.capacity = capacity;
   }
 
   /** One window for the whole run, created with the first file's chunk size. */
@@ -150,6 +163,7 @@ export class Transfer extends EventEmitter {
         },
       });
     }
+    this.updateCapacity();
     return { budget: this.budget, buffers: this.buffers };
   }
 
@@ -305,6 +319,7 @@ export class Transfer extends EventEmitter {
     this.stats.bytesTotal += attrs.size;
     const live = { bytes: 0 };
     this.active.set(ev, live);
+    const [srcPool, dstPool] = [this.pool(job.src), this.pool(job.dst)];
     // Many files at once are bound by per-request latency on the server, not bytes: spread them too.
     if (this.active.size > FILES_PER_LANE) this.growLanes(Math.ceil(this.active.size / FILES_PER_LANE));
     // A big file will want more than one channel's window on any long link: channels
@@ -317,11 +332,11 @@ export class Transfer extends EventEmitter {
     const { budget, buffers } = this.ensureBudget(chunk);
     try {
       await this.withRetries(job, (progress) => copyFile({
-        src: this.pool(job.src),
+        src: srcPool,
         srcPath: job.srcPath,
         size: attrs.size,
         srcMtime: attrs.mtime,
-        dst: this.pool(job.dst),
+        dst: dstPool,
         dstPath: job.dstPath,
         createMode: attrs.mode,
         preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,

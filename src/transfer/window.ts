@@ -27,6 +27,8 @@ export interface WindowOptions {
   min?: number;
   /** Memory bound: never above this. */
   max?: number;
+  /** Additive increase per round in avoidance (default four chunks). */
+  additiveStep?: number;
   /**
    * Shortest round that is measured. On a fast local link a window drains
    * in microseconds and single rounds are mostly timer and GC noise.
@@ -37,9 +39,11 @@ export interface WindowOptions {
 /** A rise smaller than this is noise, not growth. */
 const RISE = 1.1;
 /** Rounds without a rise before slow start ends. */
-const PLATEAU_ROUNDS = 2;
+const PLATEAU_ROUNDS = 3;
 /** A round this far below the recent rate counts as a drop. */
-const DROP = 0.6;
+const DROP = 0.5;
+/** Consecutive low rounds that make a drop (one or two are usually scheduling noise). */
+const DROP_ROUNDS = 3;
 /** Gainless additive rounds before the window holds, and how often it then probes. */
 const HOLD_AFTER = 3;
 const PROBE_EVERY = 16;
@@ -48,7 +52,14 @@ export class WindowController {
   readonly chunk: number;
   readonly min: number;
   readonly max: number;
+  readonly step: number;
   window: number;
+  /**
+   * Bytes the open channels can carry at once (their SSH windows). While the
+   * window is above it, flat rounds say nothing about the link: the lanes are
+   * still opening, so slow start waits instead of ending.
+   */
+  capacity = Infinity;
   phase: WindowPhase = 'slow-start';
   private roundStart = -1;
   private roundTarget = 0;
@@ -70,6 +81,7 @@ export class WindowController {
     this.max = Math.max(this.min, o.max ?? 64 * 1024 * 1024);
     this.window = this.clamp(o.initial ?? 4 * this.chunk);
     this.minRoundMs = o.minRoundMs ?? 0;
+    this.step = Math.max(this.chunk, o.additiveStep ?? 4 * this.chunk);
   }
 
   private clamp(w: number): number {
@@ -116,6 +128,7 @@ export class WindowController {
       this.window = this.clamp(this.window * 2);
       return this.decide('grow', tp);
     }
+    if (this.window > this.capacity) return undefined;
     if (++this.flatRounds < PLATEAU_ROUNDS) return undefined;
     // Doubling stopped paying: settle a little above the smallest window that reached the best rate.
     this.phase = 'avoidance';
@@ -127,9 +140,9 @@ export class WindowController {
   private avoid(tp: number): WindowDecision | undefined {
     const prior = this.smoothed;
     this.smoothed = prior === 0 ? tp : prior * 0.7 + tp * 0.3;
-    // Two low rounds in a row, not one: a single slow round is usually a GC pause.
+    // Several low rounds in a row, not one: a single slow round is usually a GC pause.
     this.lowRounds = prior > 0 && tp < prior * DROP ? this.lowRounds + 1 : 0;
-    if (this.lowRounds >= 2) {
+    if (this.lowRounds >= DROP_ROUNDS) {
       this.lowRounds = 0;
       this.window = this.clamp(this.window / 2);
       this.smoothed = tp;
@@ -147,7 +160,7 @@ export class WindowController {
     } else if (++this.gainless > HOLD_AFTER && this.gainless % PROBE_EVERY !== 0) {
       return undefined;
     }
-    this.window = this.clamp(this.window + this.chunk);
+    this.window = this.clamp(this.window + this.step);
     return this.decide('additive', tp);
   }
 

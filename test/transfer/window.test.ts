@@ -53,8 +53,8 @@ describe('WindowController', () => {
     expect(w.window).toBeLessThanOrEqual(bdp * 4);
   });
 
-  it('grows by one chunk per round in avoidance', () => {
-    const w = new WindowController({ chunk: C, initial: 16 * C, max: 1024 * C });
+  it('grows by a constant step per round in avoidance', () => {
+    const w = new WindowController({ chunk: C, initial: 16 * C, max: 1024 * C, additiveStep: C });
     w.phase = 'avoidance';
     let now = 0;
     w.start(0);
@@ -84,17 +84,19 @@ describe('WindowController', () => {
       now += 100;
       w.onAck(w.window, now);
     }
-    now += 1000; // Same bytes, ten times slower: once is noise...
+    now += 1000; // Same bytes, ten times slower: once or twice is noise...
+    expect(w.onAck(w.window, now)?.reason).toBe('additive');
+    now += 1000;
     expect(w.onAck(w.window, now)?.reason).toBe('additive');
     const before = w.window;
-    now += 1000; // ...twice is a drop.
+    now += 1000; // ...three times is a drop.
     const d = w.onAck(w.window, now);
     expect(d?.reason).toBe('drop');
     expect(w.window).toBe(Math.round(before / 2 / C) * C);
   });
 
   it('stops growing in avoidance when growth buys no throughput, then probes', () => {
-    const w = new WindowController({ chunk: C, initial: 16 * C, max: 1024 * C });
+    const w = new WindowController({ chunk: C, initial: 16 * C, max: 1024 * C, additiveStep: C });
     w.phase = 'avoidance';
     let now = 0;
     w.start(0);
@@ -108,6 +110,25 @@ describe('WindowController', () => {
     // A few gainless increases, then a hold with rare probes: far below 16 + 40 chunks.
     expect(windows[windows.length - 1]).toBeLessThanOrEqual(24 * C);
     expect(new Set(windows.slice(10)).size).toBeLessThanOrEqual(4);
+  });
+
+  it('does not end slow start while the window is above what the open lanes can carry', () => {
+    const w = new WindowController({ chunk: C, initial: 8 * C, max: 1024 * C });
+    w.capacity = 4 * C;
+    let now = 0;
+    w.start(0);
+    // Flat throughput, as when the lanes are the limit: no plateau while capacity < window.
+    for (let i = 0; i < 6; i++) {
+      now += 100;
+      w.onAck(w.window, now);
+    }
+    expect(w.phase).toBe('slow-start');
+    w.capacity = Infinity;
+    for (let i = 0; i < 6; i++) {
+      now += 100 * (w.window / (16 * C));
+      w.onAck(w.window, now);
+    }
+    expect(w.phase).toBe('avoidance');
   });
 
   it('never exceeds its maximum', () => {
