@@ -66,6 +66,11 @@ export class FileError extends FerryError {
 
 /** The same failure, told about another path (e.g. the final name, not the partial one). */
 export function renameFileError(err: unknown, from: string, to: string): unknown {
+  if (err instanceof ConnectionError && err.message.includes(`"${from}"`)) {
+    // Same class (a ProtocolError stays one: retrying depends on it), the user's name in the message.
+    const Same = err.constructor as new (message: string, options?: { cause?: unknown; hint?: string }) => ConnectionError;
+    return new Same(err.message.replace(`"${from}"`, `"${to}"`), { cause: err.cause, hint: err.hint });
+  }
   if (!(err instanceof FileError) || err.path !== from) return err;
   return new FileError(err.verb, err.side, to, err.reason, { cause: err.cause, hint: err.hint, code: err.code });
 }

@@ -71,6 +71,8 @@ class FileCopy {
   private checkpointing?: Promise<void>;
   /** Small files stay on one lane pair: one open per side, not one per lane. */
   private pinned?: { src: Lane; dst: Lane };
+  /** Lowest offset a read found the end of the source at, if any did. */
+  private eofAt?: number;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -98,8 +100,9 @@ class FileCopy {
       if (truncate && this.done.size === 0) await dst0.unlink(this.tmp).catch(() => undefined);
       throw err;
     }
-    // All writes are acknowledged, so the size is final: ask for it alongside the closes (one round trip).
-    await Promise.all([this.closeAll(true), this.verifySize(dst0)]);
+    // All writes are acknowledged, so the size is final: ask for it, and whether the source
+    // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
+    await Promise.all([this.closeAll(true), this.verifySize(dst0), this.verifySourceUnchanged()]);
     const dst = dst0;
     if (this.o.preserve) {
       await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
@@ -186,7 +189,15 @@ class FileCopy {
       }
     }
     await Promise.all(inflight);
+    // Reads race: name the first offset the source ended at, not whichever read failed first.
+    if (this.eofAt !== undefined) throw this.eofError(this.eofAt);
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private eofError(at: number): FileError {
+    return new FileError('read', this.o.src.root.side, this.o.srcPath, `unexpected end of file at ${at} of ${this.o.size}`, {
+      hint: 'the file shrank while it was being copied; run again to copy it as it is now',
+    });
   }
 
   private async copyChunk(pos: number, len: number): Promise<void> {
@@ -194,26 +205,32 @@ class FileCopy {
     const dstLane = this.pinned?.dst ?? this.o.dst.pick();
     srcLane.inflight++;
     dstLane.inflight++;
-    const buf = this.o.buffers.get();
+    let buf: Buffer | undefined = this.o.buffers.get();
     try {
       const input = await this.handle(this.srcHandles, srcLane, () => srcLane.ep.openRead(this.o.srcPath));
       let got = 0;
       // A server may answer with fewer bytes than asked: ask again for the rest.
       while (got < len) {
-        const n = await srcLane.ep.read(input, buf, got, len - got, pos + got);
+        const n = await srcLane.ep.read(input, buf!, got, len - got, pos + got);
         if (n === 0) {
-          throw new FileError('read', srcLane.ep.side, this.o.srcPath, `unexpected end of file at ${pos + got} of ${this.o.size}`, {
-            hint: 'the file shrank while it was being copied; run again to copy it as it is now',
-          });
+          this.eofAt = Math.min(this.eofAt ?? Infinity, pos + got);
+          throw this.eofError(pos + got);
         }
         got += n;
       }
       if (this.o.limiter && !(await this.o.limiter.take(len, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
       const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
-      await dstLane.ep.write(output, buf, 0, len, pos);
+      const written = dstLane.ep.write(output, buf, 0, len, pos);
+      if (dstLane.ep.copiesWrites && len <= dstLane.ep.limits.maxWrite) {
+        // The data is already copied into the outgoing packet: the buffer can serve
+        // the next request now, so memory is one window, not two.
+        this.o.buffers.put(buf);
+        buf = undefined;
+      }
+      await written;
     } finally {
-      this.o.buffers.put(buf);
+      if (buf) this.o.buffers.put(buf);
       srcLane.inflight--;
       dstLane.inflight--;
     }
@@ -256,6 +273,31 @@ class FileCopy {
     for (const [ep, h] of this.dstHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
     const results = await Promise.allSettled(closes);
     if (strict) for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /**
+   * A source written to while it was read would leave a mix of old and new
+   * bytes under the final name: refuse it (the rerun copies it as it is then).
+   * One that vanished after it was opened was read whole through the open
+   * handle, so that copy stands.
+   */
+  private async verifySourceUnchanged(): Promise<void> {
+    const src = this.o.src.root;
+    let now;
+    try {
+      now = await src.stat(this.o.srcPath);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    // Compare only what both stats carry (some servers list no times).
+    const moved = Number.isFinite(now.mtime) && Number.isFinite(this.o.srcMtime) && now.mtime !== this.o.srcMtime;
+    if (now.size !== this.o.size || moved) {
+      const what = now.size !== this.o.size ? `its size went from ${this.o.size} to ${now.size}` : 'it was modified';
+      throw new FileError('read', src.side, this.o.srcPath, `changed while being copied (${what})`, {
+        hint: 'nothing was put in place; run again to copy it as it is now',
+      });
+    }
   }
 
   private async verifySize(dst: Endpoint): Promise<void> {

@@ -67,6 +67,11 @@ export interface Endpoint {
   /** Reads up to `length` bytes at `position` into buf[offset..]; 0 means EOF. */
   read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<number>;
   write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void>;
+  /**
+   * True when write() has copied `buf` by the time it returns (up to
+   * limits.maxWrite bytes), so the caller may reuse it before the write completes.
+   */
+  readonly copiesWrites?: boolean;
   close(h: FileHandle): Promise<void>;
 
   /** Flush written data to stable storage, where the endpoint can. */

@@ -47,6 +47,8 @@ export class SftpEndpoint implements Endpoint {
   readonly side = 'remote' as const;
   readonly label: string;
   readonly limits: { maxRead: number; maxWrite: number };
+  /** ssh2 builds the WRITE packet (a copy) synchronously for writes within maxWrite. */
+  readonly copiesWrites = true;
   private sftp: SFTPWrapper;
   private readonly reopen?: () => Promise<SFTPWrapper>;
   private reopening?: Promise<void>;
@@ -55,6 +57,8 @@ export class SftpEndpoint implements Endpoint {
   private readonly maxListEntries: number;
   /** Sessions the server broke the protocol on, and how: their errors are protocol errors. */
   private readonly violations = new WeakMap<SFTPWrapper, string>();
+  /** Sessions that ended (closed by either side, or given up on after a violation). */
+  private readonly ended = new WeakSet<SFTPWrapper>();
 
   constructor(sftp: SFTPWrapper, opts: SftpEndpointOptions) {
     this.sftp = this.adopt(sftp);
@@ -92,9 +96,13 @@ export class SftpEndpoint implements Endpoint {
   private adopt(sftp: SFTPWrapper): SFTPWrapper {
     const note = (why: string) => {
       if (!this.violations.has(sftp)) this.violations.set(sftp, why);
+      this.ended.add(sftp);
     };
     guardReplies(sftp, note);
     sftp.on('error', (err: Error & { level?: string }) => note(err.message));
+    const end = () => this.ended.add(sftp);
+    sftp.on('end', end);
+    sftp.on('close', end);
     return sftp;
   }
 
@@ -108,6 +116,8 @@ export class SftpEndpoint implements Endpoint {
   private call<T>(verb: string, path: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
     const sftp = this.sftp;
     return new Promise((resolve, reject) => {
+      // ssh2 drops a request sent on an ended session without ever calling back.
+      if (this.ended.has(sftp)) return reject(this.translate(verb, path, new Error('the SFTP session has ended'), sftp));
       try {
         fn((err, v) => (err ? reject(this.translate(verb, path, err, sftp)) : resolve(v as T)));
       } catch (err) {

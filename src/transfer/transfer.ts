@@ -154,7 +154,7 @@ export class Transfer extends EventEmitter {
       this.budget = new InflightBudget({
         chunk,
         initial: this.opts.initialWindow ?? 4 * chunk,
-        max: this.opts.maxWindow ?? 32 * 1024 * 1024,
+        max: this.opts.maxWindow ?? 24 * 1024 * 1024,
         onDecision: (d) => {
           this.emit('window', d);
           // More bytes in flight than the open lanes can carry: open more.
