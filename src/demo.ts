@@ -34,11 +34,12 @@ async function hashTree(dir: string, prefix = ''): Promise<Map<string, string>> 
   return out;
 }
 
-function runFerry(args: string[]): Promise<number> {
+function runFerry(args: string[], stateDir: string): Promise<number> {
   process.stdout.write(`\n$ ferry ${args.join(' ')}\n`);
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK; // Only the demo key, never the user's agent.
+    env.FERRY_STATE_DIR = stateDir; // Resume journals stay in the demo's temp dir too.
     const child = spawn(process.execPath, [ferryBin, ...args], { stdio: 'inherit', env });
     child.on('close', (code) => resolve(code ?? 1));
   });
@@ -61,8 +62,8 @@ async function main(): Promise<number> {
       const ssh = ['-F', '/dev/null', '-i', `${work}/client_key`, '-o', `UserKnownHostsFile=${work}/known_hosts`,
         '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-P', String(server.port)];
       const remote = `demo@${server.host}:/uploaded`;
-      if ((await runFerry(['cp', '-r', ...ssh, `${work}/sample`, remote])) !== 0) return 1;
-      if ((await runFerry(['cp', '-r', ...ssh, remote, `${work}/downloaded`])) !== 0) return 1;
+      if ((await runFerry(['cp', '-r', ...ssh, `${work}/sample`, remote], `${work}/state`)) !== 0) return 1;
+      if ((await runFerry(['cp', '-r', ...ssh, remote, `${work}/downloaded`], `${work}/state`)) !== 0) return 1;
 
       const want = await hashTree(`${work}/sample`);
       const onServer = await hashTree(`${work}/server-root/uploaded`);
