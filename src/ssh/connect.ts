@@ -180,6 +180,12 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
   };
   // The server's pre-login banner (sshd's Banner), shown as OpenSSH does; the prompter escapes it.
   client.on('banner', (message: string) => prompter.warn(message.replace(/\r\n/g, '\n').replace(/\n$/, '')));
+  client.once('handshake', (n: ssh2.NegotiatedAlgorithms) => {
+    // Strict key exchange (the Terrapin fix) is ssh2's own decision; -v shows whether both sides agreed to it.
+    const strict = (client as unknown as { _protocol?: { _strictMode?: boolean } })._protocol?._strictMode === true;
+    const mac = n.sc.mac && !/gcm|poly1305/.test(n.sc.cipher) ? `, MAC ${n.sc.mac}` : '';
+    prompter.debug(`kex: ${n.kex}, host key ${n.serverHostKey}, cipher ${n.sc.cipher}${mac}; strict key exchange: ${strict ? 'yes' : 'no'}`);
+  });
   timer.start((s.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_SEC) * 1000);
   try {
     await new Promise<void>((resolve, reject) => {

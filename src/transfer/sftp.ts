@@ -59,6 +59,8 @@ export class SftpEndpoint implements Endpoint {
   private readonly violations = new WeakMap<SFTPWrapper, string>();
   /** Sessions that ended (closed by either side, or given up on after a violation). */
   private readonly ended = new WeakSet<SFTPWrapper>();
+  /** What the connection of a session failed with, first error only. */
+  private readonly linkErrors = new WeakMap<SFTPWrapper, string>();
 
   constructor(sftp: SFTPWrapper, opts: SftpEndpointOptions) {
     this.sftp = this.adopt(sftp);
@@ -99,10 +101,20 @@ export class SftpEndpoint implements Endpoint {
       this.ended.add(sftp);
     };
     guardReplies(sftp, note);
-    sftp.on('error', (err: Error & { level?: string }) => note(err.message));
     const end = () => this.ended.add(sftp);
+    sftp.on('error', (err: Error & { level?: string }) => (err.level === 'sftp-protocol' ? note(err.message) : end()));
     sftp.on('end', end);
     sftp.on('close', end);
+    // Why the connection under it died (a bad MAC, keepalives unanswered, a reset): the
+    // session's own requests only learn "No response from server".
+    const client = (sftp as unknown as { _client?: NodeJS.EventEmitter })._client;
+    if (client) {
+      const onError = (err: Error) => {
+        if (!this.linkErrors.has(sftp)) this.linkErrors.set(sftp, err.message);
+      };
+      client.on('error', onError);
+      sftp.once('close', () => client.off('error', onError));
+    }
     return sftp;
   }
 
@@ -138,6 +150,16 @@ export class SftpEndpoint implements Endpoint {
     // The session ended because the server broke the protocol, not because the link dropped.
     const violation = this.violations.get(sftp);
     if (violation !== undefined) return new ProtocolError(`protocol error: ${verb} remote "${path}" on ${this.label}: ${violation}`, { cause: err });
+    const lost = this.linkErrors.get(sftp);
+    if (lost !== undefined) {
+      // ssh2 throws these while decrypting what arrived (OpenSSL's own text for a bad AES-GCM tag is opaque).
+      const corrupted = /invalid mac|bad packet length|unable to authenticate data|^error:[0-9a-f]{8}:/i.test(lost);
+      const why = corrupted ? `corrupted data refused (MAC check failed: ${lost})` : lost;
+      return new ConnectionError(`${verb} remote "${path}" on ${this.label}: connection lost: ${why}`, {
+        cause: err,
+        hint: corrupted ? 'something on the way altered the data; nothing altered was written, run again to resume' : undefined,
+      });
+    }
     return new ConnectionError(msg, { cause: err });
   }
 
