@@ -9,10 +9,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
+import { generateKey } from './keys/generate.js';
+import { encodePrivateKey } from './keys/openssh-format.js';
+import { formatPublicKey } from './keys/public-key.js';
 import { startEmbeddedServer } from './embedded/sftp-server.js';
 
 const ferryBin = fileURLToPath(new URL('../bin/ferry', import.meta.url));
+
+async function makeKey(comment: string): Promise<{ private: string; public: string }> {
+  const key = await generateKey('ed25519');
+  return {
+    private: encodePrivateKey({ publicBlob: key.publicBlob, privateFields: key.privateFields, comment }),
+    public: formatPublicKey(key.publicBlob, comment).trim(),
+  };
+}
 
 async function makeSample(dir: string): Promise<void> {
   await mkdir(`${dir}/photos/2026`, { recursive: true });
@@ -48,8 +58,9 @@ function runFerry(args: string[], stateDir: string): Promise<number> {
 async function main(): Promise<number> {
   const work = await mkdtemp(`${tmpdir()}/ferry-demo-`);
   try {
-    const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-    const clientKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ferry-demo' });
+    // ferry's own key generation (src/keys), also what `ferry keygen` writes.
+    const hostKey = await makeKey('ferry-demo-host');
+    const clientKey = await makeKey('ferry-demo');
     await writeFile(`${work}/client_key`, clientKey.private, { mode: 0o600 });
     await mkdir(`${work}/server-root`);
     const server = await startEmbeddedServer({ root: `${work}/server-root`, hostKey: hostKey.private, authorizedKey: clientKey.public });
