@@ -87,6 +87,10 @@ interface Ancestry {
 
 /** Deeper than this is taken as a loop (symlinks) or a hostile endless tree. */
 export const MAX_DEPTH = 64;
+/** Entries listed in one run before a tree is taken as endless (a hostile server can branch forever). */
+export const MAX_ENTRIES = 5_000_000;
+/** Directory listings in flight at once: a wide tree is walked, not flooded. */
+const LISTINGS_AT_ONCE = 8;
 
 export class Transfer extends EventEmitter {
   readonly stats: TransferStats = { filesTotal: 0, filesDone: 0, filesFailed: 0, filesSkipped: 0, bytesSkipped: 0, bytesTotal: 0, bytesDone: 0, startedAt: Date.now() };
@@ -95,6 +99,8 @@ export class Transfer extends EventEmitter {
   readonly active = new Map<FileEvent, { bytes: number }>();
   private readonly opts: TransferOptions;
   private readonly limitFiles: <T>(fn: () => Promise<T>) => Promise<T>;
+  private readonly limitListings = createLimit(LISTINGS_AT_ONCE);
+  private entriesListed = 0;
   private readonly abort = new AbortController();
   private readonly pools = new Map<Endpoint, LanePool>();
   private budget?: InflightBudget;
@@ -229,7 +235,13 @@ export class Transfer extends EventEmitter {
       });
     }
     await this.ensureDir(job.dst, job.dstPath, attrs);
-    const entries = await job.src.readdir(job.srcPath);
+    const entries = await this.limitListings(() => job.src.readdir(job.srcPath));
+    this.entriesListed += entries.length;
+    if (this.entriesListed > MAX_ENTRIES) {
+      throw new FileError('list', job.src.side, job.srcPath, `more than ${MAX_ENTRIES} entries in this run: not listing further`, {
+        hint: 'an endless tree on the server, or copy it in parts',
+      });
+    }
     const tasks: Promise<void>[] = [];
     for (const entry of entries) {
       this.checkAbort();
