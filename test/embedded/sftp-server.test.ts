@@ -1,3 +1,4 @@
+import { ed25519KeyPair } from '../support/ed25519.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -14,9 +15,9 @@ const { Client, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
 const USER = 'ferry';
 
-const hostKeys = utils.generateKeyPairSync('ed25519');
-const clientKeys = utils.generateKeyPairSync('ed25519', { comment: 'ferry-test' });
-const strangerKeys = utils.generateKeyPairSync('ed25519');
+const hostKeys = ed25519KeyPair();
+const clientKeys = ed25519KeyPair('ferry-test');
+const strangerKeys = ed25519KeyPair();
 
 function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');

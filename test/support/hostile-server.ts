@@ -3,10 +3,10 @@
 // throwaway known_hosts and a client key, so `bin/ferry cp` can be pointed at
 // it with hooks that lie about names, sizes, data, statuses and reply order.
 // Everything lives under one temp dir that close() removes.
+import { ed25519KeyPair, type KeyPair } from './ed25519.js';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import ssh2 from 'ssh2';
 import { startEmbeddedServer, type SftpHooks } from '../../src/embedded/sftp-server.js';
 import { runFerry, type RunFerryOptions, type RunFerryResult } from './run-ferry.js';
 
@@ -39,21 +39,13 @@ export interface HostileServer {
   close(): Promise<void>;
 }
 
-type KeyPair = ReturnType<typeof ssh2.utils.generateKeyPairSync>;
 
 // One key pair each for all servers of a test file: generating is cheap, but not free.
 let keys: { host: KeyPair; client: KeyPair } | undefined;
 
-/** ssh2's generateKeyPairSync yields a key its own parser rejects about once in 300 tries: draw again. */
-function keyPair(): KeyPair {
-  for (;;) {
-    const k = ssh2.utils.generateKeyPairSync('ed25519');
-    if (!(ssh2.utils.parseKey(k.private) instanceof Error) && !(ssh2.utils.parseKey(k.public) instanceof Error)) return k;
-  }
-}
 
 export async function startHostileServer(o: HostileServerOptions = {}): Promise<HostileServer> {
-  keys ??= { host: keyPair(), client: keyPair() };
+  keys ??= { host: ed25519KeyPair(), client: ed25519KeyPair() };
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-hostile-'));
   try {
     return await start(dir, keys, o);
