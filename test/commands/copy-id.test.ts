@@ -2,6 +2,7 @@
 // user whose own ~/.ssh/authorized_keys sshd reads (StrictModes yes). The
 // password is typed at a pseudo-terminal, as a person would. Needs root
 // (useradd) and a built CLI (`npx tsc -p tsconfig.json`).
+import { ferryOnTty } from '../support/pty.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,31 +22,6 @@ const hasTools = ['useradd', 'userdel', 'chpasswd', 'ssh', 'ssh-agent', 'ssh-add
 );
 
 // A pseudo-terminal via python3's pty module: answers each prompt in turn (as in keygen.test.ts).
-const PTY_DRIVER = `
-import os, pty, select, sys, time
-answers = sys.argv[1].split('|') if sys.argv[1] else []
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-out = b''
-deadline = time.time() + 50
-while time.time() < deadline:
-    if not select.select([fd], [], [], 0.1)[0]:
-        continue
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-    if answers and out.endswith((b': ', b'? ')):
-        time.sleep(0.05)
-        os.write(fd, (answers.pop(0) + '\\r').encode())
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode().replace('\\r\\n', '\\n'))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
 
 let sd: Sshd;
 let base: string;
@@ -66,18 +42,7 @@ async function makeKey(name: string, opts: { type?: string; comment?: string } =
 
 /** ferry copy-id at a terminal, typing the user's password when asked. */
 function copyIdOnTty(args: string[], o: { env?: NodeJS.ProcessEnv; answers?: string[] } = {}): { code: number; out: string } {
-  const answers = o.answers ?? [password];
-  try {
-    const out = execFileSync('python3', ['-c', PTY_DRIVER, answers.join('|'), process.execPath, ferryBin, 'copy-id', ...args], {
-      env: o.env ?? env,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    return { code: 0, out };
-  } catch (err) {
-    const e = err as { status: number; stdout: string };
-    return { code: e.status, out: e.stdout };
-  }
+  return ferryOnTty(['copy-id', ...args], o.answers ?? [password], o.env ?? env);
 }
 
 const portArgs = () => ['-p', String(sd.port)];

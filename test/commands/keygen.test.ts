@@ -1,5 +1,6 @@
 // `ferry keygen` end to end: the built CLI (run `npx tsc -p tsconfig.json`
 // first) against the real OpenSSH ssh-keygen, all in throwaway directories.
+import { ferryOnTty, hasPty } from '../support/pty.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -196,45 +197,10 @@ describe('ferry keygen -y / -l / -p on existing keys', () => {
 });
 
 // A pseudo-terminal via python3's pty module: answers each prompt in turn.
-const PTY_DRIVER = `
-import os, pty, select, sys, time
-answers = sys.argv[1].split('|') if sys.argv[1] else []
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-out = b''
-deadline = time.time() + 50
-while time.time() < deadline:
-    if not select.select([fd], [], [], 0.1)[0]:
-        continue
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-    if answers and out.endswith((b': ', b'? ')):
-        time.sleep(0.05)
-        os.write(fd, (answers.pop(0) + '\\r').encode())
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode().replace('\\r\\n', '\\n'))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-const hasPython = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
+const hasPython = hasPty;
 
 function onTerminal(answers: string[], args: string[]): { code: number; out: string } {
-  try {
-    const out = execFileSync('python3', ['-c', PTY_DRIVER, answers.join('|'), process.execPath, ferryBin, 'keygen', ...args], {
-      env,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    return { code: 0, out };
-  } catch (err) {
-    const e = err as { status: number; stdout: string };
-    return { code: e.status, out: e.stdout };
-  }
+  return ferryOnTty(['keygen', ...args], answers, env);
 }
 
 describe.skipIf(!hasPython)('ferry keygen at a terminal', () => {

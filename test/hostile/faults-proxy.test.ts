@@ -10,16 +10,13 @@
 // Downloads always leave a journal (the partial is local and can be synced
 // after the cut); uploads only when a 1 s checkpoint landed before it, so they
 // go through a 4 MiB/s link to give most seeds one.
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType, sha256,
+  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType,
 } from '../support/hostile-checks.js';
-import { scenario, startLink, watchPath } from '../support/hostile-link.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import { scenario, startLink, watchPath, startSourceFixture, stopSourceFixture } from '../support/hostile-link.js';
+import type { Sshd } from '../support/sshd.js';
 
 const SIZE = 12 * MiB + 4321;
 const SEEDS = process.env.FERRY_HEAVY ? 25 : 5;
@@ -29,16 +26,9 @@ let src: string;
 let digest: string;
 
 beforeAll(async () => {
-  [sd, work] = await Promise.all([startSshd(), fs.mkdtemp(path.join(os.tmpdir(), 'ferry-hostile-cut-'))]);
-  src = path.join(work, 'src.bin');
-  const data = randomBytes(SIZE);
-  await fs.writeFile(src, data);
-  digest = sha256(data);
+  ({ sd, work, src, digest } = await startSourceFixture('cut', SIZE));
 });
-afterAll(async () => {
-  await sd?.stop();
-  if (work) await fs.rm(work, { recursive: true, force: true });
-});
+afterAll(() => stopSourceFixture(sd, work));
 
 const resumed = { download: 0, upload: 0 };
 

@@ -3,16 +3,13 @@
 // run stops (exit 3) saying so, nothing is at the final name, and the rerun
 // resumes and completes byte-identical. With the default retries the same
 // run reconnects and completes.
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType, sha256,
+  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType,
 } from '../support/hostile-checks.js';
-import { scenario, startLink, watchPath } from '../support/hostile-link.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import { scenario, startLink, watchPath, startSourceFixture, stopSourceFixture } from '../support/hostile-link.js';
+import type { Sshd } from '../support/sshd.js';
 
 const SIZE = 12 * MiB;
 let sd: Sshd;
@@ -21,16 +18,9 @@ let src: string;
 let digest: string;
 
 beforeAll(async () => {
-  [sd, work] = await Promise.all([startSshd(), fs.mkdtemp(path.join(os.tmpdir(), 'ferry-hostile-mac-'))]);
-  src = path.join(work, 'src.bin');
-  const data = randomBytes(SIZE);
-  await fs.writeFile(src, data);
-  digest = sha256(data);
+  ({ sd, work, src, digest } = await startSourceFixture('mac', SIZE));
 });
-afterAll(async () => {
-  await sd?.stop();
-  if (work) await fs.rm(work, { recursive: true, force: true });
-});
+afterAll(() => stopSourceFixture(sd, work));
 
 describe.concurrent('13: a flipped byte on the wire', () => {
   for (const at of [5_000_000, 9_000_123]) {

@@ -4,16 +4,13 @@
 // seconds: exit 3 naming the cause, nothing at the final name, and the rerun
 // resumes and completes identically. Without keepalives ferry would wait for
 // the system's TCP timeout, as ssh does.
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType, sha256,
+  bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, makeCanary, MiB, ofType,
 } from '../support/hostile-checks.js';
-import { scenario, startLink } from '../support/hostile-link.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import { scenario, startLink, startSourceFixture, stopSourceFixture } from '../support/hostile-link.js';
+import type { Sshd } from '../support/sshd.js';
 
 const SIZE = 12 * MiB + 99;
 const KEEPALIVE = ['-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2'];
@@ -23,16 +20,9 @@ let src: string;
 let digest: string;
 
 beforeAll(async () => {
-  [sd, work] = await Promise.all([startSshd(), fs.mkdtemp(path.join(os.tmpdir(), 'ferry-hostile-stall-'))]);
-  src = path.join(work, 'src.bin');
-  const data = randomBytes(SIZE);
-  await fs.writeFile(src, data);
-  digest = sha256(data);
+  ({ sd, work, src, digest } = await startSourceFixture('stall', SIZE));
 });
-afterAll(async () => {
-  await sd?.stop();
-  if (work) await fs.rm(work, { recursive: true, force: true });
-});
+afterAll(() => stopSourceFixture(sd, work));
 
 describe.concurrent('14: a stalled link', () => {
   for (const direction of ['download', 'upload'] as const) {

@@ -2,11 +2,14 @@
 // hostile catalog: each case gets its own proxy (own cut/stall/flip) in front
 // of one shared sshd, and ferry arguments that reach sshd through it with the
 // host key still checked (HostKeyAlias names sshd's own known_hosts entry).
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { sha256 } from './hostile-checks.js';
 import { startFaultProxy, type FaultProxy, type ProxyOptions } from './fault-proxy.js';
 import { runFerry, type RunFerryOptions, type RunFerryResult } from './run-ferry.js';
-import type { Sshd } from './sshd.js';
+import { startSshd, type Sshd } from './sshd.js';
 
 export interface Link {
   proxy: FaultProxy;
@@ -48,4 +51,26 @@ export function watchPath(file: string, everyMs = 5) {
     sizes,
     stop: () => clearInterval(timer),
   };
+}
+
+export interface SourceFixture {
+  sd: Sshd;
+  work: string;
+  /** A random file of the requested size in `work`. */
+  src: string;
+  digest: string;
+}
+
+/** One sshd and one random source file per test file (call from beforeAll; stop with stopSourceFixture). */
+export async function startSourceFixture(name: string, size: number): Promise<SourceFixture> {
+  const [sd, work] = await Promise.all([startSshd(), fs.mkdtemp(path.join(os.tmpdir(), `ferry-hostile-${name}-`))]);
+  const src = path.join(work, 'src.bin');
+  const data = randomBytes(size);
+  await fs.writeFile(src, data);
+  return { sd, work, src, digest: sha256(data) };
+}
+
+export async function stopSourceFixture(sd: Sshd | undefined, work: string | undefined): Promise<void> {
+  await sd?.stop();
+  if (work) await fs.rm(work, { recursive: true, force: true });
 }

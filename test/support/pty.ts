@@ -1,0 +1,47 @@
+// Runs bin/ferry on a real pseudo-terminal (python3's pty), typing answers at
+// each prompt, so tests see what a person at a terminal sees: prompts, echo off.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { ferryBin } from './run-ferry.js';
+
+const PTY_DRIVER = `
+import os, pty, select, sys, time
+answers = sys.argv[1].split('|') if sys.argv[1] else []
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+out = b''
+deadline = time.time() + 50
+while time.time() < deadline:
+    if not select.select([fd], [], [], 0.1)[0]:
+        continue
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+    if answers and out.endswith((b': ', b'? ')):
+        time.sleep(0.05)
+        os.write(fd, (answers.pop(0) + '\\r').encode())
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode().replace('\\r\\n', '\\n'))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+
+export const hasPty = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
+
+/** `ferry ...args` at a terminal; each answer is typed when a prompt (": " or "? ") appears. */
+export function ferryOnTty(args: string[], answers: string[], env: NodeJS.ProcessEnv): { code: number; out: string } {
+  try {
+    const out = execFileSync('python3', ['-c', PTY_DRIVER, answers.join('|'), process.execPath, ferryBin, ...args], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return { code: 0, out };
+  } catch (err) {
+    const e = err as { status: number; stdout: string };
+    return { code: e.status, out: e.stdout };
+  }
+}
