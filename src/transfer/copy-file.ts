@@ -76,7 +76,8 @@ class FileCopy {
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
-    this.key = journalKey(o.dst.root.label, o.dstPath);
+    // Only journaled (large) files need the key; thousands of small ones skip the hash.
+    this.key = o.journals ? journalKey(o.dst.root.label, o.dstPath) : '';
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
   }
 
