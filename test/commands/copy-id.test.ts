@@ -4,7 +4,7 @@
 // (useradd) and a built CLI (`npx tsc -p tsconfig.json`).
 import { ferryOnTty } from '../support/pty.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ferryBin, repoRoot, runFerry } from '../support/run-ferry.js';
+import { startSshAgent, type SshAgent } from '../support/ssh-agent.js';
 import { freePort, sshdLog, startSshd, type Sshd } from '../support/sshd.js';
 
 const execFileP = promisify(execFile);
@@ -72,20 +73,22 @@ function opensshLogin(key: string): { status: number | null; stderr: string } {
   return { status: r.status, stderr: r.stderr };
 }
 
-const agents: ChildProcess[] = [];
+const agents: SshAgent[] = [];
 
-/** An ssh-agent holding `keyFiles`; the environment to run ferry with it. */
+/**
+ * An ssh-agent holding `keyFiles`; the environment to run ferry with it.
+ * `ssh-agent -s` returns only once its socket listens: waiting for the socket
+ * file alone raced with listen() and ssh-add could be refused.
+ */
 async function startAgent(keyFiles: string[]): Promise<NodeJS.ProcessEnv> {
-  const sock = path.join(base, `agent-${randomBytes(4).toString('hex')}.sock`);
-  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  const agent = await startSshAgent(await mkdtemp(path.join(base, 'agent-')));
   agents.push(agent);
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  for (const k of keyFiles) execFileSync('ssh-add', ['-q', k], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
-  return { ...env, SSH_AUTH_SOCK: sock };
+  for (const k of keyFiles) await agent.add(k);
+  return { ...env, SSH_AUTH_SOCK: agent.sock };
 }
 
-function stopAgents(): void {
-  for (const a of agents.splice(0)) a.kill();
+async function stopAgents(): Promise<void> {
+  await Promise.all(agents.splice(0).map((a) => a.stop()));
 }
 
 describe.skipIf(!isRoot || !hasTools)('ferry copy-id against sshd, for a real user', () => {
@@ -120,7 +123,7 @@ describe.skipIf(!isRoot || !hasTools)('ferry copy-id against sshd, for a real us
   });
 
   afterAll(async () => {
-    stopAgents();
+    await stopAgents();
     await sd?.stop();
     if (user) spawnSync('userdel', ['-f', '-r', user], { stdio: 'ignore' });
     if (base) await rm(base, { recursive: true, force: true });
@@ -267,7 +270,7 @@ describe.skipIf(!isRoot || !hasTools)('ferry copy-id against sshd, for a real us
       expect(r.out).toContain(`ferry: key login with ${refused.key} (SHA256:`);
       expect(await readFile(authFile(), 'utf8')).toBe(works.line + refused.line);
     } finally {
-      stopAgents();
+      await stopAgents();
     }
   });
 
@@ -327,7 +330,7 @@ describe.skipIf(!isRoot || !hasTools)('ferry copy-id against sshd, for a real us
       // Only the agent's keys: not the ~/.ssh/id_ed25519 that is there too.
       expect(await readFile(authFile(), 'utf8')).toBe(c.line + d.line);
     } finally {
-      stopAgents();
+      await stopAgents();
     }
   });
 
@@ -344,7 +347,7 @@ describe.skipIf(!isRoot || !hasTools)('ferry copy-id against sshd, for a real us
       expect(r.out).toContain('ferry: key login with agent key "agent-refused" (SHA256:');
       expect(await readFile(authFile(), 'utf8')).toBe(works.line + refused.line);
     } finally {
-      stopAgents();
+      await stopAgents();
     }
   });
 
