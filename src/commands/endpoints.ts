@@ -12,8 +12,12 @@ import { LocalEndpoint } from '../transfer/local.js';
 import { SftpEndpoint } from '../transfer/sftp.js';
 import { hostKey, type Location } from './location.js';
 
-/** sshd's default MaxSessions is 10; stay well inside it. */
-const CHANNELS_PER_CONNECTION = 4;
+/**
+ * Channels opened on one connection before another connection is made.
+ * sshd's default MaxSessions is 10; a channel costs a round trip or two, a new
+ * connection a whole handshake (over a second at 100 ms RTT).
+ */
+const CHANNELS_PER_CONNECTION = 8;
 
 export interface EndpointsOptions {
   cli: SshCliOptions;
@@ -36,6 +40,7 @@ class RemoteHost {
   private readonly conns: Slot[] = [];
   private readonly lanes: SftpEndpoint[] = [];
   private next = 0;
+  private connecting?: Promise<void>;
 
   constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
 
@@ -93,16 +98,31 @@ class RemoteHost {
       // Forced: round-robin over the connections opened up front.
       return this.session(this.conns[this.next++ % this.conns.length]);
     }
-    const free = this.conns.find((c) => c.channels < CHANNELS_PER_CONNECTION);
-    if (free) return this.session(free);
+    for (;;) {
+      const free = this.conns.find((c) => c.channels < CHANNELS_PER_CONNECTION);
+      if (!free) break;
+      const fresh = free.channels === 0;
+      try {
+        return await this.session(free);
+      } catch (err) {
+        // The server allows fewer sessions per connection (MaxSessions): this one is full.
+        // A connection that takes no session at all, or died, is not worth another.
+        if (fresh || !free.conn.alive) throw err;
+        free.channels = CHANNELS_PER_CONNECTION;
+      }
+    }
     // Another connection only when it needs no password typed again.
     if (!this.conns[0].conn.keyAuth) throw new Error('no more lanes without asking for credentials again');
-    const slot: Slot = { conn: await this.connect(), channels: 0 };
-    this.conns.push(slot);
-    return this.session(slot);
+    // Lanes asking at once share one new connection rather than each making its own.
+    this.connecting ??= this.connect()
+      .then((conn) => void this.conns.push({ conn, channels: 0 }))
+      .finally(() => (this.connecting = undefined));
+    await this.connecting;
+    return this.openLane();
   }
 
   async close(): Promise<void> {
+    await this.connecting?.catch(() => undefined);
     await Promise.allSettled(this.lanes.map((l) => l.end()));
     for (const c of this.conns) c.conn.end();
   }

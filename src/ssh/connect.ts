@@ -11,6 +11,7 @@ import { createAuthHandler, type AuthState } from './auth.js';
 import { parseJumpHop, resolveHost, type HostSettings, type SshCliOptions } from './config.js';
 import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js';
 import type { Prompter } from './prompter.js';
+import { widenReceiveWindow } from './receive-window.js';
 
 export { parseJumpHop };
 
@@ -39,6 +40,12 @@ const DEFAULT_CONNECT_TIMEOUT_SEC = 30;
 /** After that, authentication gets this long, not counting time spent at prompts. */
 const AUTH_TIMEOUT_SEC = 60;
 const MAX_JUMP_DEPTH = 8;
+/**
+ * Receive window of each SFTP channel: one channel then carries a download at
+ * 125 MB/s over a 100 ms round trip. Replies only ever answer our requests, so
+ * the transfer window, not this, bounds the memory they take.
+ */
+const RECEIVE_WINDOW = 16 * 1024 * 1024;
 
 /**
  * ssh2 writes every SSH packet with its own socket write. A burst of SFTP
@@ -307,7 +314,7 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
                 cause: err,
                 hint: 'the server must allow the sftp subsystem (Subsystem sftp in sshd_config)',
               }))
-            : resolve(sftp),
+            : (widenReceiveWindow(sftp, RECEIVE_WINDOW), resolve(sftp)),
         );
       }),
     end: () => {

@@ -72,6 +72,12 @@ export interface Endpoint {
    * limits.maxWrite bytes), so the caller may reuse it before the write completes.
    */
   readonly copiesWrites?: boolean;
+  /**
+   * Bytes one session can have in flight each way (its SSH channel windows:
+   * `read` is what we grant for replies, `write` what the peer grants us).
+   * Absent: unbounded, as for the local disk.
+   */
+  readonly channelWindow?: { read: number; write: number };
   close(h: FileHandle): Promise<void>;
 
   /** Flush written data to stable storage, where the endpoint can. */

@@ -11,15 +11,43 @@ export interface Lane {
   inflight: number;
 }
 
+/** Of a channel window, what requests can usefully fill: the peer tops it up only once half is used. */
+const WINDOW_USE = 0.75;
+/** An SSH channel's window when the endpoint does not say (OpenSSH's and ssh2's default). */
+const DEFAULT_WINDOW = 2 * 1024 * 1024;
+/** Floor for a window the peer reports as tiny, so capacity never reads as zero. */
+const MIN_LANE_CAPACITY = 64 * 1024;
+
 export class LanePool {
   readonly lanes: Lane[];
+  /** What this run does through the pool: read from it (a source), write to it (a target), or both. */
+  readonly roles = { read: false, write: false };
   private max: number;
-  private growing?: Promise<void>;
+  /** Lanes being opened now. */
+  private readonly pending = new Set<Promise<void>>();
   private closed = false;
 
   constructor(readonly root: Endpoint, maxLanes: number) {
     this.lanes = [{ ep: root, inflight: 0 }];
     this.max = root.openLane ? Math.max(1, maxLanes) : 1;
+  }
+
+  /** Bytes one lane can keep in flight for what this run does through it. */
+  laneCapacity(): number {
+    const w = this.root.channelWindow ?? { read: DEFAULT_WINDOW, write: DEFAULT_WINDOW };
+    const win = Math.min(this.roles.read ? w.read : Infinity, this.roles.write ? w.write : Infinity);
+    return win === Infinity ? Infinity : Math.max(MIN_LANE_CAPACITY, Math.floor(win * WINDOW_USE));
+  }
+
+  /** Lanes needed to keep `bytes` in flight, within the limit. */
+  lanesFor(bytes: number): number {
+    const per = this.laneCapacity();
+    return Math.min(this.max, Math.max(1, Math.ceil(bytes / per)));
+  }
+
+  /** Bytes all open lanes can keep in flight. */
+  capacity(): number {
+    return this.lanes.length * this.laneCapacity();
   }
 
   /** The lane with the fewest requests outstanding. */
@@ -31,27 +59,26 @@ export class LanePool {
 
   /**
    * Open lanes (in the background, all at once: on a long link each costs
-   * round trips) until there are `n`, within the limit.
+   * round trips) until there are `n`, within the limit. Each lane is used as
+   * soon as it is open: one that needs a new connection holds up no other.
    */
   grow(n: number, onOpened?: (count: number) => void): void {
     const target = Math.min(n, this.max);
-    if (this.closed || this.growing || this.lanes.length >= target) return;
-    this.growing = (async () => {
-      const results = await Promise.allSettled(Array.from({ length: target - this.lanes.length }, () => this.root.openLane!()));
-      for (const r of results) {
-        if (r.status === 'rejected') {
-          // The server refused another session (MaxSessions): stay at what we have.
-          this.max = Math.min(this.max, this.lanes.length + results.filter((x) => x.status === 'fulfilled').length);
-          continue;
-        }
-        if (this.closed) {
-          await r.value.end();
-          continue;
-        }
-        this.lanes.push({ ep: r.value, inflight: 0 });
-        onOpened?.(this.lanes.length);
-      }
-    })().finally(() => (this.growing = undefined));
+    for (let i = this.lanes.length + this.pending.size; !this.closed && i < target; i++) {
+      const opening: Promise<void> = this.root.openLane!().then(
+        async (ep) => {
+          if (this.closed) return void (await ep.end());
+          this.lanes.push({ ep, inflight: 0 });
+          onOpened?.(this.lanes.length);
+        },
+        () => {
+          // The server refused another session (MaxSessions), or another connection
+          // would need a password: stay at what we have and what is still opening.
+          this.max = Math.min(this.max, this.lanes.length + this.pending.size - 1);
+        },
+      ).finally(() => this.pending.delete(opening));
+      this.pending.add(opening);
+    }
   }
 
   /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */
@@ -62,7 +89,7 @@ export class LanePool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.growing;
+    await Promise.allSettled([...this.pending]);
     await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
     this.lanes.splice(1);
   }

@@ -49,6 +49,7 @@ export class SftpEndpoint implements Endpoint {
   readonly limits: { maxRead: number; maxWrite: number };
   /** ssh2 builds the WRITE packet (a copy) synchronously for writes within maxWrite. */
   readonly copiesWrites = true;
+  readonly channelWindow: { read: number; write: number };
   private sftp: SFTPWrapper;
   private readonly reopen?: () => Promise<SFTPWrapper>;
   private reopening?: Promise<void>;
@@ -71,6 +72,10 @@ export class SftpEndpoint implements Endpoint {
     // ssh2 has already asked limits@openssh.com when the server offers it.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
     this.limits = { maxRead: s._maxReadLen ?? 32 * 1024, maxWrite: s._maxWriteLen ?? 32 * 1024 };
+    // The windows as the channel opened: ours (widened by src/ssh) and the server's (2 MiB in OpenSSH).
+    const ch = sftp as unknown as { incoming?: { window?: number }; outgoing?: { window?: number } };
+    const DEFAULT_WINDOW = 2 * 1024 * 1024;
+    this.channelWindow = { read: ch.incoming?.window ?? DEFAULT_WINDOW, write: ch.outgoing?.window ?? DEFAULT_WINDOW };
   }
 
   /** Replace a dead session, once, however many requests saw it die. */

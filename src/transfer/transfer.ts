@@ -51,10 +51,13 @@ export interface TransferOptions {
   retryDelayMs?: number;
 }
 
-/** Bytes one lane (SSH channel) can usefully keep in flight: its 2 MiB window, less slack. */
-const LANE_CAPACITY = 1536 * 1024;
 /** Files smaller than this get no journal: restarting them costs less than journaling. */
 const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
+/**
+ * Lanes per remote side. An upload lane carries the server's channel window
+ * (2 MiB in OpenSSH), so 12 keep 125 MB/s in flight over a 100 ms round trip.
+ */
+const MAX_LANES = 12;
 /** Files in flight per lane before another lane is opened. */
 const FILES_PER_LANE = 8;
 /** Files at least this big get this many lanes from the start. */
@@ -104,12 +107,14 @@ export class Transfer extends EventEmitter {
   private readonly abort = new AbortController();
   private readonly pools = new Map<Endpoint, LanePool>();
   private budget?: InflightBudget;
+  private readonly maxWindow: number;
   private buffers?: BufferPool;
 
   constructor(opts: TransferOptions = {}) {
     super();
     this.opts = opts;
     this.limitFiles = createLimit(opts.fileConcurrency ?? 32);
+    this.maxWindow = opts.maxWindow ?? 24 * 1024 * 1024;
     opts.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
@@ -130,15 +135,16 @@ export class Transfer extends EventEmitter {
   private pool(ep: Endpoint): LanePool {
     let p = this.pools.get(ep);
     if (!p) {
-      p = new LanePool(ep, this.opts.maxLanes ?? 8);
+      p = new LanePool(ep, this.opts.maxLanes ?? MAX_LANES);
       this.pools.set(ep, p);
     }
     return p;
   }
 
-  private growLanes(want: number): void {
+  /** Opens lanes on every pool until it has `want` (a count, or one per pool). */
+  private growLanes(want: number | ((p: LanePool) => number)): void {
     for (const p of this.pools.values()) {
-      p.grow(want, (lanes) => {
+      p.grow(typeof want === 'number' ? want : want(p), (lanes) => {
         this.updateCapacity();
         this.emit('lanes', { label: p.root.label, lanes });
       });
@@ -149,7 +155,7 @@ export class Transfer extends EventEmitter {
   private updateCapacity(): void {
     if (!this.budget) return;
     let capacity = Infinity;
-    for (const p of this.pools.values()) if (p.root.openLane) capacity = Math.min(capacity, p.lanes.length * LANE_CAPACITY);
+    for (const p of this.pools.values()) if (p.root.openLane) capacity = Math.min(capacity, p.capacity());
     this.budget.controller.capacity = capacity;
   }
 
@@ -160,12 +166,12 @@ export class Transfer extends EventEmitter {
       this.budget = new InflightBudget({
         chunk,
         initial: this.opts.initialWindow ?? 4 * chunk,
-        max: this.opts.maxWindow ?? 24 * 1024 * 1024,
+        max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
           // More bytes in flight than the open lanes can carry: open more.
           // Open lanes ahead of the window (it may double next round), so growth never waits on them.
-          this.growLanes(Math.ceil((2 * d.window) / LANE_CAPACITY));
+          this.growLanes((p) => p.lanesFor(2 * d.window));
         },
       });
     }
@@ -332,11 +338,14 @@ export class Transfer extends EventEmitter {
     const live = { bytes: 0 };
     this.active.set(ev, live);
     const [srcPool, dstPool] = [this.pool(job.src), this.pool(job.dst)];
+    srcPool.roles.read = true;
+    dstPool.roles.write = true;
     // Many files at once are bound by per-request latency on the server, not bytes: spread them too.
     if (this.active.size > FILES_PER_LANE) this.growLanes(Math.ceil(this.active.size / FILES_PER_LANE));
     // A big file will want more than one channel's window on any long link: channels
-    // on the open connection are cheap, so have them ready before slow start needs them.
-    if (attrs.size >= EAGER_LANES_SIZE) this.growLanes(EAGER_LANES);
+    // on the open connection are cheap, so have enough for the largest window ready
+    // before slow start needs them.
+    if (attrs.size >= EAGER_LANES_SIZE) this.growLanes((p) => Math.min(EAGER_LANES, p.lanesFor(this.maxWindow)));
     this.emit('file-start', ev);
     let sent = 0;
     let resumedFrom = 0;
