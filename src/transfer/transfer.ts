@@ -58,6 +58,8 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
  * (2 MiB in OpenSSH), so 12 keep 125 MB/s in flight over a 100 ms round trip.
  */
 const MAX_LANES = 12;
+/** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
+const INITIAL_CHUNKS = 8;
 /** Files in flight per lane before another lane is opened. */
 const FILES_PER_LANE = 8;
 /** Files at least this big get this many lanes from the start. */
@@ -165,7 +167,7 @@ export class Transfer extends EventEmitter {
       this.buffers = new BufferPool(chunk);
       this.budget = new InflightBudget({
         chunk,
-        initial: this.opts.initialWindow ?? 4 * chunk,
+        initial: this.opts.initialWindow ?? INITIAL_CHUNKS * chunk,
         max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
