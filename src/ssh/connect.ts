@@ -295,9 +295,13 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
   o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}) using ${auth.lastMethod === 'agent' ? 'publickey' : auth.lastMethod}.`);
 
   let alive = true;
+  // ssh2 may never answer a session opened as the link dies: the close settles it.
+  const opening = new Set<() => void>();
   client.on('close', () => {
     alive = false;
     endAll(hops);
+    for (const fail of opening) fail();
+    opening.clear();
   });
   return {
     settings: s,
@@ -308,14 +312,21 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
     client,
     openSftp: () =>
       new Promise((resolve, reject) => {
-        client.sftp((err, sftp) =>
-          err
-            ? reject(new ConnectionError(`${s.hostName}: could not start the SFTP subsystem: ${err.message}`, {
-                cause: err,
-                hint: 'the server must allow the sftp subsystem (Subsystem sftp in sshd_config)',
-              }))
-            : (widenReceiveWindow(sftp, RECEIVE_WINDOW), resolve(sftp)),
-        );
+        const onClose = () => reject(new ConnectionError(`${s.hostName}: the connection closed while starting SFTP`));
+        if (!alive) return onClose();
+        opening.add(onClose);
+        client.sftp((err, sftp) => {
+          opening.delete(onClose);
+          if (err) {
+            reject(new ConnectionError(`${s.hostName}: could not start the SFTP subsystem: ${err.message}`, {
+              cause: err,
+              hint: 'the server must allow the sftp subsystem (Subsystem sftp in sshd_config)',
+            }));
+          } else {
+            widenReceiveWindow(sftp, RECEIVE_WINDOW);
+            resolve(sftp);
+          }
+        });
       }),
     end: () => {
       client.end();

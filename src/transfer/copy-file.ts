@@ -73,6 +73,16 @@ class FileCopy {
   private pinned?: { src: Lane; dst: Lane };
   /** Lowest offset a read found the end of the source at, if any did. */
   private eofAt?: number;
+  /**
+   * Where checkpoints flush the partial: a handle on a session of its own.
+   * A server-side fsync of a big file can take a second, and the session
+   * doing it answers nothing else meanwhile: no data lane should wait.
+   */
+  private syncer?: { ep: Endpoint; h: FileHandle };
+  private handlesClosed = false;
+  /** Set once every byte is written: a checkpoint still flushing then records nothing. */
+  private finished = false;
+  private saving?: Promise<void>;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -92,23 +102,29 @@ class FileCopy {
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
+      if (this.o.journals) void this.openSyncer();
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       await this.pump();
     } catch (err) {
       await this.checkpoint().catch(() => undefined);
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
-      if (truncate && this.done.size === 0) await dst0.unlink(this.tmp).catch(() => undefined);
+      if (truncate && this.done.size === 0) {
+        await dst0.unlink(this.tmp).catch(() => undefined);
+      }
       throw err;
     }
     // All writes are acknowledged, so the size is final: ask for it, and whether the source
     // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
+    // A checkpoint still flushing is not waited for: the journal is about to go anyway.
+    this.finished = true;
     await Promise.all([this.closeAll(true), this.verifySize(dst0), this.verifySourceUnchanged()]);
     const dst = dst0;
     if (this.o.preserve) {
       await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
     }
     await dst.rename(this.tmp, this.o.dstPath);
+    await this.saving?.catch(() => undefined);
     await this.o.journals?.remove(this.key).catch(() => undefined);
   }
 
@@ -251,23 +267,61 @@ class FileCopy {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = performance.now();
     const snapshot = this.done.toJSON();
-    for (const [ep, h] of this.dstHandles) {
-      const handle = await h.catch(() => undefined);
-      // A server without fsync@openssh.com makes fsync a no-op; one that fails it
-      // (EIO, dropped link) must not have its data marked as safe.
-      if (handle && ep.fsync) await ep.fsync(handle);
-    }
-    await journals.save(this.key, {
+    await this.flush();
+    if (this.finished) return;
+    this.saving = journals.save(this.key, {
       version: 1,
       source: this.source,
       dest: { label: this.o.dst.root.label, path: this.o.dstPath, partial: this.tmp },
       chunk: this.o.chunk,
       done: snapshot,
     });
+    await this.saving;
+  }
+
+  /**
+   * Flush the partial to stable storage. fsync acts on the file, not the
+   * handle, so one handle flushes what every lane wrote. A server without
+   * fsync@openssh.com makes it a no-op; one that fails it (EIO, a dropped
+   * link) must not have its data marked as safe, so failures propagate.
+   */
+  private async flush(): Promise<void> {
+    // Until its session is open (or if it never opens), a data handle does it.
+    const own = this.syncer;
+    if (own) {
+      try {
+        return await own.ep.fsync!(own.h);
+      } catch {
+        // Its session died (or never could sync): flush through a data handle instead.
+        this.syncer = undefined;
+        this.o.dst.dropSpare(own.ep);
+      }
+    }
+    for (const [ep, h] of this.dstHandles) {
+      const handle = await h.catch(() => undefined);
+      if (handle && ep.fsync) return ep.fsync(handle);
+    }
+  }
+
+  private async openSyncer(): Promise<void> {
+    try {
+      const ep = await this.o.dst.spare();
+      if (!ep?.fsync) return;
+      // Never created here: this open may reach the server after the partial is renamed or removed.
+      const h = await ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false, create: false });
+      if (this.handlesClosed) await ep.close(h);
+      else this.syncer = { ep, h };
+    } catch {
+      // No session of its own: checkpoints flush through a data handle.
+    }
   }
 
   private async closeAll(strict: boolean): Promise<void> {
-    await this.checkpointing?.catch(() => undefined);
+    // On failure the journal must hold all that is safe, so the last checkpoint is waited for.
+    if (!strict) await this.checkpointing?.catch(() => undefined);
+    // The flush handle wrote nothing, so its close reports nothing: never wait behind its flush.
+    this.handlesClosed = true;
+    if (this.syncer) void this.syncer.ep.close(this.syncer.h).catch(() => undefined);
     const closes: Promise<void>[] = [];
     for (const [ep, h] of this.srcHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
     // A remote server may report a failed write only at close: on success it must count.

@@ -42,6 +42,13 @@ export interface EndpointLimits {
   maxWrite: number;
 }
 
+export interface WriteOpenOptions {
+  mode: number;
+  truncate: boolean;
+  /** false: fail when the file is missing rather than create it. */
+  create?: boolean;
+}
+
 export interface Endpoint {
   readonly side: Side;
   /** For messages: "local" or the host name. */
@@ -62,8 +69,8 @@ export interface Endpoint {
   setstat(path: string, attrs: SetAttrs): Promise<void>;
 
   openRead(path: string): Promise<FileHandle>;
-  /** Creates the file if missing; truncates only when asked. */
-  openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<FileHandle>;
+  /** Creates the file if missing (unless `create` is false); truncates only when asked. */
+  openWrite(path: string, opts: WriteOpenOptions): Promise<FileHandle>;
   /** Reads up to `length` bytes at `position` into buf[offset..]; 0 means EOF. */
   read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<number>;
   write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void>;

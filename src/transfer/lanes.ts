@@ -23,6 +23,7 @@ export class LanePool {
   /** What this run does through the pool: read from it (a source), write to it (a target), or both. */
   readonly roles = { read: false, write: false };
   private max: number;
+  private spareLane?: Promise<Endpoint | undefined>;
   /** Lanes being opened now. */
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
@@ -81,6 +82,25 @@ export class LanePool {
     }
   }
 
+  /**
+   * A session outside the rotation, for requests that would hold up a data
+   * lane (a flush to disk). Undefined when the endpoint cannot open sessions.
+   */
+  spare(): Promise<Endpoint | undefined> {
+    if (!this.root.openLane || this.closed) return Promise.resolve(undefined);
+    this.spareLane ??= this.root.openLane().catch(() => undefined);
+    return this.spareLane;
+  }
+
+  /** The spare failed: end it, so the next spare() opens a fresh one. */
+  dropSpare(ep: Endpoint): void {
+    const current = this.spareLane;
+    void current?.then((s) => {
+      if (s === ep && this.spareLane === current) this.spareLane = undefined;
+    });
+    void ep.end().catch(() => undefined);
+  }
+
   /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */
   async reset(): Promise<void> {
     await this.close();
@@ -90,6 +110,9 @@ export class LanePool {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.pending]);
+    const spare = await this.spareLane;
+    this.spareLane = undefined;
+    await spare?.end().catch(() => undefined);
     await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
     this.lanes.splice(1);
   }

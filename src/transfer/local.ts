@@ -3,7 +3,7 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { FileError } from '../errors.js';
-import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs } from './endpoint.js';
+import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from './endpoint.js';
 
 interface LocalHandle extends FileHandle {
   fh: NodeFileHandle;
@@ -82,9 +82,9 @@ export class LocalEndpoint implements Endpoint {
   async openRead(path: string): Promise<LocalHandle> {
     try { return { path, fh: await fsp.open(path, fsc.O_RDONLY) }; } catch (e) { throw fail('open', path, e); }
   }
-  async openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<LocalHandle> {
+  async openWrite(path: string, opts: WriteOpenOptions): Promise<LocalHandle> {
     // O_NOFOLLOW: a symlink planted at our temp name must not redirect the write.
-    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (opts.truncate ? fsc.O_TRUNC : 0);
+    const flags = fsc.O_WRONLY | (opts.create === false ? 0 : fsc.O_CREAT) | fsc.O_NOFOLLOW | (opts.truncate ? fsc.O_TRUNC : 0);
     try { return { path, fh: await fsp.open(path, flags, opts.mode) }; } catch (e) { throw fail('open', path, e); }
   }
   async read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number) {

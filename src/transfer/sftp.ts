@@ -5,7 +5,7 @@
  */
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { ConnectionError, FileError, ProtocolError } from '../errors.js';
-import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs } from './endpoint.js';
+import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from './endpoint.js';
 import { guardReplies } from './sftp-guard.js';
 
 interface SftpHandle extends FileHandle {
@@ -249,8 +249,8 @@ export class SftpEndpoint implements Endpoint {
     const raw = await this.call<Buffer>('open', path, (cb) => this.sftp.open(path, OPEN.READ, cb));
     return { path, raw, gen };
   }
-  async openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<SftpHandle> {
-    const flags = OPEN.WRITE | OPEN.CREAT | (opts.truncate ? OPEN.TRUNC : 0);
+  async openWrite(path: string, opts: WriteOpenOptions): Promise<SftpHandle> {
+    const flags = OPEN.WRITE | (opts.create === false ? 0 : OPEN.CREAT) | (opts.truncate ? OPEN.TRUNC : 0);
     const gen = this.generation;
     const raw = await this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, { mode: opts.mode }, cb));
     return { path, raw, gen };

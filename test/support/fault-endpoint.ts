@@ -6,7 +6,7 @@
 // further wrapped endpoints sharing the same script and counters, so the
 // engine's multi-session paths run without SSH.
 import { ConnectionError, FileError } from '../../src/errors.js';
-import type { DirEntry, Endpoint, EndpointLimits, FileAttrs, FileHandle, SetAttrs } from '../../src/transfer/endpoint.js';
+import type { DirEntry, Endpoint, EndpointLimits, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from '../../src/transfer/endpoint.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
 
 /**
@@ -33,6 +33,8 @@ export interface FaultScript {
   failWrite?: Fault;
   /** Every fsync fails with a FileError (EIO), as a disk that lost the data would report. */
   failFsync?: boolean;
+  /** Each fsync takes this long, and holds its session meanwhile, as sftp-server's does. */
+  fsyncDelayMs?: number;
   /** Once this many bytes went through (read + written), the link drops, once. */
   cutAfterBytes?: number;
   /** Once this many bytes went through, abort this controller, once. */
@@ -76,6 +78,10 @@ export interface FaultStats {
   lanesOpened: number;
   reconnects: number;
   fsyncs: number;
+  /** Of those, made on a session that never wrote (a session kept for flushing). */
+  fsyncsOnIdleSessions: number;
+  /** Writes that waited on their session behind an fsync. */
+  writesBehindFsync: number;
   /** Handles opened and not closed yet (inner handles, whatever the link state). */
   openHandles: number;
   injected: string[];
@@ -145,7 +151,7 @@ function newFamily(script: FaultScript): Family {
     script,
     stats: {
       readRequests: 0, writeRequests: 0, laneReadRequests: 0, laneWriteRequests: 0, bytesRead: 0, bytesWritten: 0, maxReadAsked: 0, maxWriteAsked: 0,
-      shortReads: 0, maxConcurrent: 0, reorderedCompletions: 0, lanesOpened: 0, reconnects: 0, fsyncs: 0, openHandles: 0, injected: [],
+      shortReads: 0, maxConcurrent: 0, reorderedCompletions: 0, lanesOpened: 0, reconnects: 0, fsyncs: 0, fsyncsOnIdleSessions: 0, writesBehindFsync: 0, openHandles: 0, injected: [],
     },
     rand: seededRandom(script.seed ?? 1),
     down: false,
@@ -167,6 +173,9 @@ export class FaultEndpoint implements Endpoint {
   openLane?: () => Promise<Endpoint>;
   private ended = false;
   private dead = false;
+  private writes = 0;
+  /** The fsync this session is busy with: like sftp-server, it answers nothing else meanwhile. */
+  private syncing?: Promise<void>;
   private readonly family: Family;
   private readonly isRoot: boolean;
 
@@ -271,7 +280,7 @@ export class FaultEndpoint implements Endpoint {
     this.family.stats.openHandles++;
     return { path, inner, gen: this.generation, closed: false } satisfies FaultHandle;
   }
-  async openWrite(path: string, opts: { mode: number; truncate: boolean }): Promise<FaultHandle> {
+  async openWrite(path: string, opts: WriteOpenOptions): Promise<FaultHandle> {
     this.checkLink('open', path);
     const inner = await this.inner.openWrite(path, opts);
     this.family.stats.openHandles++;
@@ -293,6 +302,13 @@ export class FaultEndpoint implements Endpoint {
   async fsync(h: FileHandle): Promise<void> {
     const fh = this.live(h, 'sync');
     this.family.stats.fsyncs++;
+    if (this.writes === 0) this.family.stats.fsyncsOnIdleSessions++;
+    const delay = this.family.script.fsyncDelayMs;
+    if (delay) {
+      this.syncing = new Promise((r) => setTimeout(r, delay));
+      await this.syncing;
+      this.syncing = undefined;
+    }
     if (this.family.script.failFsync) {
       this.family.stats.injected.push('fsync');
       throw new FileError('sync', this.side, h.path, 'Input/output error (injected)', { code: 'EIO' });
@@ -325,6 +341,11 @@ export class FaultEndpoint implements Endpoint {
     const f = this.family;
     const all = ++f.stats.writeRequests;
     const k = !this.isRoot ? ++f.stats.laneWriteRequests : 0;
+    this.writes++;
+    if (this.syncing) {
+      f.stats.writesBehindFsync++;
+      await this.syncing;
+    }
     f.stats.maxWriteAsked = Math.max(f.stats.maxWriteAsked, length);
     await this.request('write', h, all, k, f.script.failWrite, async (fh) => {
       await this.inner.write(fh.inner, buf, offset, length, position);

@@ -405,9 +405,30 @@ describe.concurrent('resume across runs', () => {
     expect(await sha256(s.dst)).toBe(s.digest);
   });
 
+  it('checkpoints flush on a session of their own: no write waits behind a flush, and the copy does not wait for the last one', async () => {
+    const s = await scenario('flush-session', 40 * MiB);
+    // A flush that holds its session for 4 s, as sftp-server's fsync of a big file can.
+    const dst = new FaultEndpoint(new LocalEndpoint(), { lanes: true, fsyncDelayMs: 4000 });
+    const started = performance.now();
+    const r = await runTransfer([{ src: new LocalEndpoint(), srcPath: s.src, dst, dstPath: s.dst }], { journals: new DirJournalStore(s.journalDir) });
+    const ms = performance.now() - started;
+    expect(r.rejected).toBeUndefined();
+    expect(r.transfer.errors).toEqual([]);
+    expect(dst.stats.fsyncs).toBeGreaterThan(0);
+    expect(dst.stats.fsyncsOnIdleSessions).toBe(dst.stats.fsyncs);
+    expect(dst.stats.writesBehindFsync).toBe(0);
+    // The copy ends while the flush still runs: waiting for it would take 4 s at least.
+    expect(ms).toBeLessThan(3500);
+    expect(await sha256(s.dst)).toBe(s.digest);
+    expect(await exists(partialName(s.dst))).toBe(false);
+    expect(await fs.readdir(s.journalDir).catch(() => [])).toEqual([]);
+  });
+
   it('a journal that cannot be saved does not stop the copy (resume is best effort)', async () => {
-    const s = await scenario('journal-fails', BIG);
-    const src = new FaultEndpoint(new LocalEndpoint(), { delayMs: [0, 1], holdAfterBytes: 4 * MiB });
+    const s = await scenario('journal-fails', 24 * MiB);
+    // Held past the 16 MiB checkpoint, so the save is tried while the copy is still running
+    // (a checkpoint that finishes after the last byte records nothing: the journal is moot then).
+    const src = new FaultEndpoint(new LocalEndpoint(), { delayMs: [0, 1], holdAfterBytes: 20 * MiB });
     let saves = 0;
     const store: JournalStore = {
       load: async () => undefined,
@@ -418,9 +439,8 @@ describe.concurrent('resume across runs', () => {
       remove: async () => undefined,
     };
     const run = runTransfer([{ src, srcPath: s.src, dst: new LocalEndpoint(), dstPath: s.dst }], { journals: store });
-    // Past the checkpoint interval, so a periodic checkpoint tries to save.
     await src.gate.reached;
-    await sleep(2100);
+    for (let i = 0; i < 200 && saves === 0; i++) await sleep(25);
     src.gate.release();
     const r = await run;
     expect(saves).toBeGreaterThanOrEqual(1);
