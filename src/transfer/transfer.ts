@@ -11,7 +11,7 @@ import { copyFile } from './copy-file.js';
 import type { Endpoint, FileAttrs } from './endpoint.js';
 import type { JournalStore } from './journal.js';
 import { LanePool } from './lanes.js';
-import { createLimit } from './limit.js';
+import { createLimit, Room } from './limit.js';
 import { RangeSet } from './ranges.js';
 import type { RunJournal } from './run-journal.js';
 import { baseName, joinPath, suspectNameReason } from './names.js';
@@ -27,6 +27,8 @@ export interface CopyJob {
 
 export interface TransferOptions {
   recursive?: boolean;
+  /** Entries listed in one run before the tree is taken as endless (default MAX_ENTRIES). */
+  maxEntries?: number;
   preserve?: boolean;
   /** Bytes per request; capped by both endpoints' limits. */
   chunkSize?: number;
@@ -94,6 +96,12 @@ interface Ancestry {
 export const MAX_DEPTH = 64;
 /** Entries listed in one run before a tree is taken as endless (a hostile server can branch forever). */
 export const MAX_ENTRIES = 5_000_000;
+/**
+ * Entries of a tree started at once and not done with their own part (a
+ * file's copy, a directory's listing): each costs a few KB while it waits, so
+ * a tree of millions is walked within this, not all at once.
+ */
+const ITEMS_AT_ONCE = 1024;
 /** Directory listings in flight at once: a wide tree is walked, not flooded. */
 const LISTINGS_AT_ONCE = 8;
 
@@ -105,7 +113,10 @@ export class Transfer extends EventEmitter {
   private readonly opts: TransferOptions;
   private readonly limitFiles: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly limitListings = createLimit(LISTINGS_AT_ONCE);
+  private readonly items = new Room(ITEMS_AT_ONCE);
   private entriesListed = 0;
+  /** Set once the entry cap is hit: no directory is listed or created after that. */
+  private treeCapped = false;
   private readonly abort = new AbortController();
   private readonly pools = new Map<Endpoint, LanePool>();
   private budget?: InflightBudget;
@@ -201,7 +212,8 @@ export class Transfer extends EventEmitter {
     }
   }
 
-  private async copyItem(job: CopyJob, depth: number, known?: FileAttrs, parent?: Ancestry): Promise<void> {
+  /** `done` gives back the item's place in the walk once its own part is over (a directory: once listed). */
+  private async copyItem(job: CopyJob, depth: number, known?: FileAttrs, parent?: Ancestry, done?: () => void): Promise<void> {
     // Follow symlinks, as scp does for what it copies.
     const viaLink = !known || known.kind === 'symlink';
     const attrs = viaLink ? await job.src.stat(job.srcPath) : known;
@@ -209,7 +221,7 @@ export class Transfer extends EventEmitter {
       if (!this.opts.recursive) {
         throw new FileError('copy', job.src.side, job.srcPath, 'is a directory', { hint: 'use -r to copy directories' });
       }
-      return this.copyDir(job, attrs, depth, await this.locate(job, viaLink, parent));
+      return this.copyDir(job, attrs, depth, await this.locate(job, viaLink, parent), done);
     }
     if (attrs.kind !== 'file') throw new FileError('copy', job.src.side, job.srcPath, 'not a regular file');
     return this.limitFiles(() => this.copyOne(job, attrs));
@@ -236,33 +248,49 @@ export class Transfer extends EventEmitter {
     return { real, up: parent };
   }
 
-  private async copyDir(job: CopyJob, attrs: FileAttrs, depth: number, self?: Ancestry): Promise<void> {
+  private async copyDir(job: CopyJob, attrs: FileAttrs, depth: number, self?: Ancestry, done?: () => void): Promise<void> {
     if (depth >= MAX_DEPTH) {
       throw new FileError('copy', job.src.side, job.srcPath, `directory tree deeper than ${MAX_DEPTH} levels`, {
         hint: 'a symlink loop or an endless tree on the server',
       });
     }
-    await this.ensureDir(job.dst, job.dstPath, attrs);
-    const entries = await this.limitListings(() => job.src.readdir(job.srcPath));
-    this.entriesListed += entries.length;
-    if (this.entriesListed > MAX_ENTRIES) {
-      throw new FileError('list', job.src.side, job.srcPath, `more than ${MAX_ENTRIES} entries in this run: not listing further`, {
+    // Listed before it is created: a directory that cannot be read leaves no
+    // empty copy behind, nor does one the entry cap stopped.
+    const cap = this.opts.maxEntries ?? MAX_ENTRIES;
+    let crossed = false;
+    const entries = await this.limitListings(async () => {
+      if (this.treeCapped) return undefined;
+      const list = await job.src.readdir(job.srcPath);
+      if (this.treeCapped) return undefined;
+      this.entriesListed += list.length;
+      if (this.entriesListed > cap) this.treeCapped = crossed = true;
+      return list;
+    });
+    // One error for the run, not one per directory still waiting to be listed.
+    if (crossed) {
+      throw new FileError('list', job.src.side, job.srcPath, `more than ${cap} entries in this run: not listing further`, {
         hint: 'an endless tree on the server, or copy it in parts',
       });
     }
+    if (!entries) return;
+    await this.ensureDir(job.dst, job.dstPath, attrs);
+    // Its own part is over: waiting for its entries must not hold a place they need.
+    done?.();
     const tasks: Promise<void>[] = [];
     for (const entry of entries) {
       this.checkAbort();
+      const leave = await this.items.enter();
       const srcPath = joinPath(job.srcPath, entry.name);
       const reason = suspectNameReason(entry.name);
       if (reason) {
+        leave();
         tasks.push(this.guard(srcPath, async () => {
           throw new FileError('list', job.src.side, job.srcPath, `suspect name ${JSON.stringify(entry.name)} refused: ${reason}`);
         }));
         continue;
       }
       const child: CopyJob = { src: job.src, srcPath, dst: job.dst, dstPath: joinPath(job.dstPath, entry.name) };
-      tasks.push(this.guard(srcPath, () => this.copyItem(child, depth + 1, entry.attrs, self)));
+      tasks.push(this.guard(srcPath, () => this.copyItem(child, depth + 1, entry.attrs, self, leave)).finally(leave));
     }
     const results = await Promise.allSettled(tasks);
     for (const r of results) if (r.status === 'rejected') throw r.reason;

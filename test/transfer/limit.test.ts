@@ -1,0 +1,48 @@
+// The two gates of the walk: createLimit (FIFO, at most n running) and Room
+// (LIFO hand-over of a fixed number of places).
+import { describe, expect, it } from 'vitest';
+import { createLimit, Room } from '../../src/transfer/limit.js';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('createLimit', () => {
+  it('runs at most n at once, the rest in the order they came, and scales to many waiters', async () => {
+    const limit = createLimit(2);
+    let running = 0;
+    let most = 0;
+    const order: number[] = [];
+    const tasks = Array.from({ length: 50_000 }, (_, i) => limit(async () => {
+      running++;
+      most = Math.max(most, running);
+      order.push(i);
+      await Promise.resolve();
+      running--;
+    }));
+    await Promise.all(tasks);
+    expect(most).toBe(2);
+    expect(order).toEqual(Array.from({ length: 50_000 }, (_, i) => i));
+  });
+});
+
+describe('Room', () => {
+  it('hands a freed place to the newest waiter, and a place is given back once however often', async () => {
+    const room = new Room(1);
+    const leave = await room.enter();
+    const got: string[] = [];
+    const a = room.enter().then((l) => (got.push('a'), l));
+    const b = room.enter().then((l) => (got.push('b'), l));
+    await tick();
+    expect(got).toEqual([]);
+    leave();
+    leave(); // twice: still one place
+    await tick();
+    expect(got).toEqual(['b']);
+    (await b)();
+    await tick();
+    expect(got).toEqual(['b', 'a']);
+    (await a)();
+    // Free again: entering does not wait.
+    const again = await Promise.race([room.enter().then(() => 'entered'), tick().then(() => 'waiting')]);
+    expect(again).toBe('entered');
+  });
+});
