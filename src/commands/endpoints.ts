@@ -31,7 +31,10 @@ type RemoteLoc = Extract<Location, { kind: 'remote' }>;
 
 interface Slot {
   conn: SshConnection;
+  /** Sessions opened or being opened on it. */
   channels: number;
+  /** Of those, the ones the server accepted. */
+  accepted: number;
   reconnecting?: Promise<void>;
 }
 
@@ -40,7 +43,9 @@ class RemoteHost {
   private readonly conns: Slot[] = [];
   private readonly lanes: SftpEndpoint[] = [];
   private next = 0;
-  private connecting?: Promise<void>;
+  private connecting?: Promise<Slot>;
+  /** Sessions per connection: CHANNELS_PER_CONNECTION, or fewer once the server refused one. */
+  private perConnection = CHANNELS_PER_CONNECTION;
 
   constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
 
@@ -56,9 +61,9 @@ class RemoteHost {
 
   async open(): Promise<SftpEndpoint> {
     const conn = await this.connect();
-    this.conns.push({ conn, channels: 0 });
+    this.conns.push({ conn, channels: 0, accepted: 0 });
     // A forced connection count opens them all now, so lanes can spread over them.
-    for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push({ conn: await this.connect(), channels: 0 });
+    for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push({ conn: await this.connect(), channels: 0, accepted: 0 });
     return this.session(this.conns[0]);
   }
 
@@ -71,6 +76,7 @@ class RemoteHost {
         reopen: () => this.reopen(slot),
       });
       this.lanes.push(ep);
+      slot.accepted++;
       return ep;
     } catch (err) {
       slot.channels--;
@@ -98,27 +104,36 @@ class RemoteHost {
       // Forced: round-robin over the connections opened up front.
       return this.session(this.conns[this.next++ % this.conns.length]);
     }
-    for (;;) {
-      const free = this.conns.find((c) => c.channels < CHANNELS_PER_CONNECTION);
-      if (!free) break;
-      const fresh = free.channels === 0;
+    // A few tries: a server refusing every session must not get a connection per lane.
+    for (let tries = 0; tries < 3; tries++) {
+      const slot = this.conns.find((c) => c.channels < this.perConnection) ?? (await this.another());
       try {
-        return await this.session(free);
+        return await this.session(slot);
       } catch (err) {
-        // The server allows fewer sessions per connection (MaxSessions): this one is full.
-        // A connection that takes no session at all, or died, is not worth another.
-        if (fresh || !free.conn.alive) throw err;
-        free.channels = CHANNELS_PER_CONNECTION;
+        if (!slot.conn.alive) throw err;
+        // The server allows fewer sessions per connection (MaxSessions): this one is
+        // full, and so will the next ones be at what it accepted.
+        this.perConnection = Math.max(1, Math.min(this.perConnection, slot.accepted));
+        slot.channels = CHANNELS_PER_CONNECTION;
       }
     }
-    // Another connection only when it needs no password typed again.
+    throw new Error('the server refuses further sessions');
+  }
+
+  /** A further connection, shared by the lanes asking at once. */
+  private async another(): Promise<Slot> {
+    // Only when it needs no password typed again.
     if (!this.conns[0].conn.keyAuth) throw new Error('no more lanes without asking for credentials again');
-    // Lanes asking at once share one new connection rather than each making its own.
     this.connecting ??= this.connect()
-      .then((conn) => void this.conns.push({ conn, channels: 0 }))
+      .then((conn) => {
+        const slot: Slot = { conn, channels: 0, accepted: 0 };
+        this.conns.push(slot);
+        return slot;
+      })
       .finally(() => (this.connecting = undefined));
-    await this.connecting;
-    return this.openLane();
+    const slot = await this.connecting;
+    // Others sharing the connection may have filled it: then find room, or make another.
+    return slot.channels < this.perConnection ? slot : (this.conns.find((c) => c.channels < this.perConnection) ?? this.another());
   }
 
   async close(): Promise<void> {
