@@ -18,8 +18,12 @@ import { FaultEndpoint, type FaultScript } from '../support/fault-endpoint.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-/** Journaled (>= 8 MiB), so it can resume. */
-const BIG = 16 * MiB;
+/**
+ * Journaled (>= 8 MiB), so it can resume; and well past what can be issued
+ * when a test aborts at 6 MiB (those bytes plus a window grown to 8 MiB), so
+ * an abort always leaves chunks unissued.
+ */
+const BIG = 24 * MiB;
 
 let work: string;
 
@@ -273,7 +277,10 @@ async function rerun(s: { src: string; dst: string; journalDir: string }, opts: 
 
 describe.concurrent('resume across runs', () => {
   it('checkpoints during the copy; after an abort the rerun sends only what is missing', async () => {
-    const s = await scenario('resume-checkpoint', BIG);
+    // Bigger than the largest window past the hold, so some chunks are still
+    // unissued when the abort comes, whatever the window grew to meanwhile.
+    const SIZE = 48 * MiB;
+    const s = await scenario('resume-checkpoint', SIZE);
     const held = 4 * MiB;
     const src = new FaultEndpoint(new LocalEndpoint(), { seed: 1, delayMs: [0, 2], holdAfterBytes: held });
     const store = spyStore(new DirJournalStore(s.journalDir));
@@ -308,7 +315,7 @@ describe.concurrent('resume across runs', () => {
     const periodic = store.saved[atAbort - 1];
     expect(periodic.chunk).toBeGreaterThan(0);
     expect(recorded(periodic)).toBeGreaterThan(0);
-    expect(periodic.source).toMatchObject({ path: s.src, size: BIG });
+    expect(periodic.source).toMatchObject({ path: s.src, size: SIZE });
     expect(periodic.dest.partial).toBe(partialName(s.dst));
     // The journal never claims more than the partial file holds.
     const journal = await readJournal(s.journalDir);
@@ -319,10 +326,10 @@ describe.concurrent('resume across runs', () => {
     const resumedFrom = r2.ev.resume[0].resumedFrom!;
     expect(resumedFrom).toBe(recorded(journal));
     expect(resumedFrom).toBeGreaterThanOrEqual(recorded(periodic));
-    expect(r2.ev.done).toEqual([expect.objectContaining({ resumedFrom, bytes: BIG - resumedFrom })]);
+    expect(r2.ev.done).toEqual([expect.objectContaining({ resumedFrom, bytes: SIZE - resumedFrom })]);
     // What is missing, plus one chunk read to check the partial against the source.
-    expect(r2.bytesRead).toBeLessThanOrEqual(BIG - resumedFrom + journal.chunk);
-    expect(r2.bytesRead).toBeLessThan(BIG);
+    expect(r2.bytesRead).toBeLessThanOrEqual(SIZE - resumedFrom + journal.chunk);
+    expect(r2.bytesRead).toBeLessThan(SIZE);
     expect(await sha256(s.dst)).toBe(s.digest);
   });
 
