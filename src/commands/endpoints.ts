@@ -31,12 +31,16 @@ type RemoteLoc = Extract<Location, { kind: 'remote' }>;
 
 interface Slot {
   conn: SshConnection;
-  /** Sessions opened or being opened on it. */
+  /** Sessions open or being opened on it; an ended lane gives its place back. */
   channels: number;
-  /** Of those, the ones the server accepted. */
-  accepted: number;
+  /** Session opens sent on it so far, to tell how many the server took before refusing one. */
+  sent: number;
+  /** The server refused a session on it (MaxSessions): no more are tried there. */
+  full: boolean;
   reconnecting?: Promise<void>;
 }
+
+const newSlot = (conn: SshConnection): Slot => ({ conn, channels: 0, sent: 0, full: false });
 
 /** All sessions to one host: connections, and the channels opened on each. */
 class RemoteHost {
@@ -44,7 +48,7 @@ class RemoteHost {
   private readonly lanes: SftpEndpoint[] = [];
   private next = 0;
   private connecting?: Promise<Slot>;
-  /** Sessions per connection: CHANNELS_PER_CONNECTION, or fewer once the server refused one. */
+  /** Sessions per connection: CHANNELS_PER_CONNECTION, or what the server took before refusing one. */
   private perConnection = CHANNELS_PER_CONNECTION;
 
   constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
@@ -60,28 +64,52 @@ class RemoteHost {
   }
 
   async open(): Promise<SftpEndpoint> {
-    const conn = await this.connect();
-    this.conns.push({ conn, channels: 0, accepted: 0 });
+    this.conns.push(newSlot(await this.connect()));
     // A forced connection count opens them all now, so lanes can spread over them.
-    for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push({ conn: await this.connect(), channels: 0, accepted: 0 });
+    for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push(newSlot(await this.connect()));
     return this.session(this.conns[0]);
   }
 
-  private async session(slot: Slot): Promise<SftpEndpoint> {
-    slot.channels++;
+  /** A live connection with room, its place taken at once so callers at the same moment never overfill it. */
+  private reserve(): Slot | undefined {
+    const slot = this.conns.find((c) => c.conn.alive && !c.full && c.channels < this.perConnection);
+    if (slot) slot.channels++;
+    return slot;
+  }
+
+  private async session(slot: Slot, reserved = false): Promise<SftpEndpoint> {
+    if (!reserved) slot.channels++;
+    const nth = ++slot.sent;
+    let sftp;
     try {
-      const ep = new SftpEndpoint(await slot.conn.openSftp(), {
-        label: slot.conn.settings.hostName,
-        openLane: () => this.openLane(),
-        reopen: () => this.reopen(slot),
-      });
-      this.lanes.push(ep);
-      slot.accepted++;
-      return ep;
+      sftp = await slot.conn.openSftp();
     } catch (err) {
       slot.channels--;
+      if (slot.conn.alive) {
+        // Refused on a live connection: MaxSessions. sshd answers opens in order, so
+        // it took the nth - 1 sent before this one; later connections get no more.
+        slot.full = true;
+        this.perConnection = Math.max(1, Math.min(this.perConnection, nth - 1));
+      }
       throw err;
     }
+    const ep = new SftpEndpoint(sftp, {
+      label: slot.conn.settings.hostName,
+      openLane: () => this.openLane(),
+      reopen: () => this.reopen(slot),
+    });
+    // An ended lane (after a dropped link, or at the end) gives its place back.
+    const end = ep.end.bind(ep);
+    let ended = false;
+    ep.end = () => {
+      if (!ended) {
+        ended = true;
+        slot.channels--;
+      }
+      return end();
+    };
+    this.lanes.push(ep);
+    return ep;
   }
 
   /** A new session for a lane whose link dropped: reconnect its connection first if it died. */
@@ -92,10 +120,13 @@ class RemoteHost {
         (conn) => {
           slot.conn.end();
           slot.conn = conn;
+          slot.sent = 0;
+          slot.full = false;
         },
       ).finally(() => (slot.reconnecting = undefined));
       await slot.reconnecting;
     }
+    slot.sent++;
     return slot.conn.openSftp();
   }
 
@@ -106,34 +137,31 @@ class RemoteHost {
     }
     // A few tries: a server refusing every session must not get a connection per lane.
     for (let tries = 0; tries < 3; tries++) {
-      const slot = this.conns.find((c) => c.channels < this.perConnection) ?? (await this.another());
+      const slot = this.reserve() ?? (await this.another());
       try {
-        return await this.session(slot);
+        return await this.session(slot, true);
       } catch (err) {
         if (!slot.conn.alive) throw err;
-        // The server allows fewer sessions per connection (MaxSessions): this one is
-        // full, and so will the next ones be at what it accepted.
-        this.perConnection = Math.max(1, Math.min(this.perConnection, slot.accepted));
-        slot.channels = CHANNELS_PER_CONNECTION;
+        // Refused: session() marked the connection full; try where there is room.
       }
     }
     throw new Error('the server refuses further sessions');
   }
 
-  /** A further connection, shared by the lanes asking at once. */
+  /** A place on a further connection; lanes asking at once share one handshake. */
   private async another(): Promise<Slot> {
     // Only when it needs no password typed again.
     if (!this.conns[0].conn.keyAuth) throw new Error('no more lanes without asking for credentials again');
     this.connecting ??= this.connect()
       .then((conn) => {
-        const slot: Slot = { conn, channels: 0, accepted: 0 };
+        const slot = newSlot(conn);
         this.conns.push(slot);
         return slot;
       })
       .finally(() => (this.connecting = undefined));
-    const slot = await this.connecting;
-    // Others sharing the connection may have filled it: then find room, or make another.
-    return slot.channels < this.perConnection ? slot : (this.conns.find((c) => c.channels < this.perConnection) ?? this.another());
+    await this.connecting;
+    // Everyone the connection woke takes a place now; whoever finds none makes another.
+    return this.reserve() ?? this.another();
   }
 
   async close(): Promise<void> {

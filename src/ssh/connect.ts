@@ -315,18 +315,24 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
         const onClose = () => reject(new ConnectionError(`${s.hostName}: the connection closed while starting SFTP`));
         if (!alive) return onClose();
         opening.add(onClose);
-        client.sftp((err, sftp) => {
+        try {
+          client.sftp((err, sftp) => {
+            opening.delete(onClose);
+            if (err) {
+              reject(new ConnectionError(`${s.hostName}: could not start the SFTP subsystem: ${err.message}`, {
+                cause: err,
+                hint: 'the server must allow the sftp subsystem (Subsystem sftp in sshd_config)',
+              }));
+            } else {
+              widenReceiveWindow(sftp, RECEIVE_WINDOW);
+              resolve(sftp);
+            }
+          });
+        } catch (err) {
+          // "Not connected": the socket ended and 'close' has not fired yet.
           opening.delete(onClose);
-          if (err) {
-            reject(new ConnectionError(`${s.hostName}: could not start the SFTP subsystem: ${err.message}`, {
-              cause: err,
-              hint: 'the server must allow the sftp subsystem (Subsystem sftp in sshd_config)',
-            }));
-          } else {
-            widenReceiveWindow(sftp, RECEIVE_WINDOW);
-            resolve(sftp);
-          }
-        });
+          reject(new ConnectionError(`${s.hostName}: connection lost: ${(err as Error).message}`, { cause: err }));
+        }
       }),
     end: () => {
       client.end();

@@ -7,7 +7,7 @@
  * copy resumes where it stopped.
  */
 import { createHash } from 'node:crypto';
-import { FileError, InterruptedError, renameFileError } from '../errors.js';
+import { ConnectionError, FileError, InterruptedError, renameFileError } from '../errors.js';
 import type { BufferPool, InflightBudget } from './budget.js';
 import type { Endpoint, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
@@ -291,8 +291,9 @@ class FileCopy {
     if (own) {
       try {
         return await own.ep.fsync!(own.h);
-      } catch {
-        // Its session died (or never could sync): flush through a data handle instead.
+      } catch (err) {
+        // A disk error is the answer; only a dead session means: flush another way.
+        if (!(err instanceof ConnectionError)) throw err;
         this.syncer = undefined;
         this.o.dst.dropSpare(own.ep);
       }

@@ -4,6 +4,7 @@
  * more lanes (SFTP sessions on this or further connections, as the endpoint
  * decides) and spreads requests over them.
  */
+import { ConnectionError } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
 
 export interface Lane {
@@ -24,6 +25,9 @@ export class LanePool {
   readonly roles = { read: false, write: false };
   private max: number;
   private spareLane?: Promise<Endpoint | undefined>;
+  /** The session generation the lanes were last reset for. */
+  private resetAt?: number;
+  private spareEp?: Endpoint;
   /** Lanes being opened now. */
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
@@ -72,9 +76,11 @@ export class LanePool {
           this.lanes.push({ ep, inflight: 0 });
           onOpened?.(this.lanes.length);
         },
-        () => {
-          // The server refused another session (MaxSessions), or another connection
-          // would need a password: stay at what we have and what is still opening.
+        (err) => {
+          // A dropped link says nothing about the limit: lanes are tried again as the run asks.
+          if (err instanceof ConnectionError) return;
+          // The server refuses more sessions, or another connection would need a
+          // password: stay at what we have and what is still opening.
           this.max = Math.min(this.max, this.lanes.length + this.pending.size - 1);
         },
       ).finally(() => this.pending.delete(opening));
@@ -88,21 +94,38 @@ export class LanePool {
    */
   spare(): Promise<Endpoint | undefined> {
     if (!this.root.openLane || this.closed) return Promise.resolve(undefined);
-    this.spareLane ??= this.root.openLane().catch(() => undefined);
+    if (!this.spareLane) {
+      const opening: Promise<Endpoint | undefined> = this.root.openLane().then(
+        (ep) => (this.spareEp = ep),
+        () => {
+          // None this time; a later file may try again.
+          if (this.spareLane === opening) this.spareLane = undefined;
+          return undefined;
+        },
+      );
+      this.spareLane = opening;
+    }
     return this.spareLane;
   }
 
-  /** The spare failed: end it, so the next spare() opens a fresh one. */
+  /** The spare's session died: end it, so the next spare() opens a fresh one. */
   dropSpare(ep: Endpoint): void {
-    const current = this.spareLane;
-    void current?.then((s) => {
-      if (s === ep && this.spareLane === current) this.spareLane = undefined;
-    });
+    if (this.spareEp === ep) {
+      this.spareLane = undefined;
+      this.spareEp = undefined;
+    }
     void ep.end().catch(() => undefined);
   }
 
-  /** Drop the extra lanes (after a dropped link); they are reopened as the window grows again. */
-  async reset(): Promise<void> {
+  /**
+   * Drop the extra lanes after a dropped link seen at session generation
+   * `seen`; they are reopened as the window grows again. Once per generation:
+   * every file that saw the drop asks, and a late one must not close the lanes
+   * the first one's retry is already using on the new session.
+   */
+  async reset(seen = this.root.generation ?? 0): Promise<void> {
+    if (this.resetAt === seen || (this.root.generation ?? 0) !== seen) return;
+    this.resetAt = seen;
     await this.close();
     this.closed = false;
   }
@@ -112,6 +135,7 @@ export class LanePool {
     await Promise.allSettled([...this.pending]);
     const spare = await this.spareLane;
     this.spareLane = undefined;
+    this.spareEp = undefined;
     await spare?.end().catch(() => undefined);
     await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
     this.lanes.splice(1);

@@ -278,8 +278,14 @@ export class Transfer extends EventEmitter {
     done?.();
     const tasks: Promise<void>[] = [];
     for (const entry of entries) {
-      this.checkAbort();
+      // Stopped (Ctrl-C, a fatal error elsewhere): start nothing more, but let what
+      // started settle below, so no rejection goes unheard and no copy outlives the run.
+      if (this.abort.signal.aborted) break;
       const leave = await this.items.enter();
+      if (this.abort.signal.aborted) {
+        leave();
+        break;
+      }
       const srcPath = joinPath(job.srcPath, entry.name);
       const reason = suspectNameReason(entry.name);
       if (reason) {
@@ -294,6 +300,7 @@ export class Transfer extends EventEmitter {
     }
     const results = await Promise.allSettled(tasks);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
+    this.checkAbort();
     if (this.opts.preserve) {
       await job.dst.setstat(job.dstPath, { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime });
     }
@@ -332,8 +339,8 @@ export class Transfer extends EventEmitter {
         this.emit('retry', { path: job.srcPath, attempt: n + 1, delayMs: delay, reason: (err as Error).message });
         await new Promise((r) => setTimeout(r, delay));
         this.checkAbort();
-        await this.pools.get(job.src)?.reset();
-        await this.pools.get(job.dst)?.reset();
+        await this.pools.get(job.src)?.reset(gens[0]);
+        await this.pools.get(job.dst)?.reset(gens[1]);
         // Only the sessions that died are replaced; others keep their generation.
         try {
           await job.src.reconnect?.(gens[0]);

@@ -447,7 +447,8 @@ describe.concurrent('resume across runs', () => {
     };
     const run = runTransfer([{ src, srcPath: s.src, dst: new LocalEndpoint(), dstPath: s.dst }], { journals: store });
     await src.gate.reached;
-    for (let i = 0; i < 200 && saves === 0; i++) await sleep(25);
+    // The save follows an fsync of up to 20 MiB, which a loaded machine can take seconds over.
+    for (let i = 0; i < 1600 && saves === 0; i++) await sleep(25);
     src.gate.release();
     const r = await run;
     expect(saves).toBeGreaterThanOrEqual(1);

@@ -3,6 +3,7 @@
 // past it, and stay within bounded memory on the way (entries are walked depth
 // first within a fixed number of places, not all started at once).
 import { describe, expect, it } from 'vitest';
+import { InterruptedError } from '../../src/errors.js';
 import type { Endpoint, FileAttrs } from '../../src/transfer/endpoint.js';
 import { Transfer } from '../../src/transfer/transfer.js';
 
@@ -50,5 +51,26 @@ describe('an endless wide tree', () => {
     expect(counts.mkdirs).toBeLessThanOrEqual(CAP / WIDTH + 1);
     // Every entry started at once cost about 2.5 KB each (500 MB here); the walk now holds about 20 MB.
     expect(peak - base).toBeLessThan(150e6);
+  });
+
+  it('an abort mid-walk settles everything it started: one InterruptedError, nothing unhandled, no listing after', async () => {
+    const { src, dst, counts } = endlessWideTree();
+    const controller = new AbortController();
+    const t = new Transfer({ recursive: true, signal: controller.signal });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const run = t.run([{ src, srcPath: '/top', dst, dstPath: '/out' }]);
+      while (counts.listings < 50) await new Promise((r) => setImmediate(r));
+      controller.abort();
+      await expect(run).rejects.toBeInstanceOf(InterruptedError);
+      const after = counts.listings;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(counts.listings).toBe(after);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
