@@ -25,7 +25,9 @@ describe('lanes past MaxSessions', () => {
     const src = `${work}/big.bin`;
     await writeFile(src, randomBytes(48 * 1024 * 1024 + 5));
     const before = logins();
-    const r = await runFerry(['cp', '--json', '-P', String(sd.port), src, `127.0.0.1:${work}/up.bin`], { env: sd.env, timeoutMs: 60_000 });
+    // Capped at about 10 MB/s, so the copy outlasts a second handshake even on a loaded
+    // machine (the lanes a big file asks for at once are opened whatever the rate).
+    const r = await runFerry(['cp', '--json', '-l', '80000', '-P', String(sd.port), src, `127.0.0.1:${work}/up.bin`], { env: sd.env, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);
     const lanes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'lanes').map((e) => e.lanes as number);
     expect(Math.max(...lanes)).toBeGreaterThan(2);
