@@ -11,7 +11,7 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthError } from '../../src/errors.js';
 import { connectSsh } from '../../src/ssh/connect.js';
-import type { Prompter } from '../../src/ssh/prompter.js';
+import { scriptedPrompter } from '../support/prompter.js';
 
 const execFileP = promisify(execFile);
 const PASSWORD = 'pw-4-test';
@@ -55,22 +55,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-function scripted(answers: string[], interactive = true) {
-  const asked: string[] = [];
-  const output: string[] = [];
-  const prompter: Prompter = {
-    interactive,
-    ask: async (q) => {
-      asked.push(q);
-      const a = answers.shift();
-      if (a === undefined) throw new Error('cancelled');
-      return a;
-    },
-    warn: (t) => output.push(t),
-    debug: (t) => output.push(t),
-  };
-  return { prompter, asked, output };
-}
+const scripted = scriptedPrompter;
 
 async function login(user: string, options: string[], p: ReturnType<typeof scripted>) {
   const conn = await connectSsh({

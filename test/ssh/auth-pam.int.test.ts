@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSsh } from '../../src/ssh/connect.js';
 import type { Prompter } from '../../src/ssh/prompter.js';
+import { scriptedPrompter } from '../support/prompter.js';
 import { ferryOnTty, hasPty } from '../support/pty.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 
@@ -41,22 +42,6 @@ describe.skipIf(!canRun)('keyboard-interactive through PAM, against sshd', () =>
     if (base) await rm(base, { recursive: true, force: true });
   });
 
-  function scripted(answers: string[]) {
-    const asked: string[] = [];
-    const prompter: Prompter = {
-      interactive: true,
-      ask: async (q) => {
-        asked.push(q);
-        const a = answers.shift();
-        if (a === undefined) throw new Error('cancelled');
-        return a;
-      },
-      warn: () => undefined,
-      debug: () => undefined,
-    };
-    return { prompter, asked };
-  }
-
   const login = (p: Prompter, options: string[] = []) =>
     connectSsh({
       alias: '127.0.0.1',
@@ -66,7 +51,7 @@ describe.skipIf(!canRun)('keyboard-interactive through PAM, against sshd', () =>
     });
 
   it('asks PAM\'s own prompt, logs in with the answer (not a key login), and SFTP starts', async () => {
-    const p = scripted([password]);
+    const p = scriptedPrompter([password]);
     const conn = await login(p.prompter);
     try {
       expect(p.asked).toEqual(['Password: ']);
@@ -79,7 +64,7 @@ describe.skipIf(!canRun)('keyboard-interactive through PAM, against sshd', () =>
   });
 
   it('a wrong answer is asked again, NumberOfPasswordPrompts times, then the login fails', async () => {
-    const p = scripted(['wrong-1', 'wrong-2', password]);
+    const p = scriptedPrompter(['wrong-1', 'wrong-2', password]);
     await expect(login(p.prompter, ['NumberOfPasswordPrompts=2'])).rejects.toThrow(/authentication|permission denied/i);
     expect(p.asked).toEqual(['Password: ', 'Password: ']);
   });

@@ -12,7 +12,8 @@ import { HostKeyError } from '../../src/errors.js';
 import { resolveHost, type StrictMode } from '../../src/ssh/config.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, verifyHostKey } from '../../src/ssh/host-verify.js';
 import { readKnownHosts, checkHostKey } from '../../src/ssh/known-hosts.js';
-import type { Prompter } from '../../src/ssh/prompter.js';
+import { scriptedPrompter } from '../support/prompter.js';
+import { keyBlob, publicKey } from '../support/cp-helpers.js';
 
 const execFileP = promisify(execFile);
 let dir: string;
@@ -21,12 +22,8 @@ let otherKey: [string, string];
 let rsaKey: [string, string];
 const NAME = '[127.0.0.1]:2222';
 
-async function keygen(name: string, type: string): Promise<[string, string]> {
-  await execFileP('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', `${dir}/${name}`]);
-  const [t, b64] = (await fs.readFile(`${dir}/${name}.pub`, 'utf8')).split(/\s+/);
-  return [t, b64];
-}
-const blob = (k: [string, string]) => Buffer.from(k[1], 'base64');
+const keygen = (name: string, type: string) => publicKey(dir, name, type);
+const blob = keyBlob;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-host-verify-'));
@@ -36,24 +33,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A prompter answering from a list; records what it was asked and told. */
-function scripted(interactive: boolean, answers: string[] = []) {
-  const asked: string[] = [];
-  const warned: string[] = [];
-  const debugged: string[] = [];
-  const p: Prompter = {
-    interactive,
-    ask: async (q) => {
-      asked.push(q);
-      const a = answers.shift();
-      if (a === undefined) throw new Error('no more answers');
-      return a;
-    },
-    warn: (t) => warned.push(t),
-    debug: (t) => debugged.push(t),
-  };
-  return { p, asked, warned, debugged };
-}
+const scripted = (interactive: boolean, answers: string[] = []) => scriptedPrompter(answers, interactive);
 
 let n = 0;
 async function setup(lines: string[], opts: string[] = []) {
@@ -75,14 +55,14 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
       it(`known key: accepted silently (${mode}, ${tty ? 'tty' : 'no tty'})`, async () => {
         const { s } = await setup([line(otherKey), line(hostKey)], [`StrictHostKeyChecking=${mode}`]);
         const sp = scripted(tty);
-        expect((await verifyHostKey(s, blob(hostKey), sp.p)).ok).toBe(true);
+        expect((await verifyHostKey(s, blob(hostKey), sp.prompter)).ok).toBe(true);
         expect(sp.asked).toEqual([]);
       });
 
       it(`changed key: refused, naming file:line (${mode}, ${tty ? 'tty' : 'no tty'})`, async () => {
         const { kh, s } = await setup(['# first line', line(otherKey)], [`StrictHostKeyChecking=${mode}`]);
         const sp = scripted(tty, ['yes']);
-        const r = await verifyHostKey(s, blob(hostKey), sp.p);
+        const r = await verifyHostKey(s, blob(hostKey), sp.prompter);
         expect(r.ok).toBe(false);
         expect(r.error).toBeInstanceOf(HostKeyError);
         expect(sp.asked).toEqual([]);
@@ -94,7 +74,7 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
       it(`revoked key: refused even when also listed as known (${mode}, ${tty ? 'tty' : 'no tty'})`, async () => {
         const { s } = await setup([line(hostKey), `@revoked * ${hostKey[0]} ${hostKey[1]}`], [`StrictHostKeyChecking=${mode}`]);
         const sp = scripted(tty, ['yes']);
-        const r = await verifyHostKey(s, blob(hostKey), sp.p);
+        const r = await verifyHostKey(s, blob(hostKey), sp.prompter);
         expect(r.ok).toBe(false);
         expect(r.error?.message).toMatch(/revoked/);
         expect(sp.asked).toEqual([]);
@@ -103,7 +83,7 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
       it(`key known only through @cert-authority: refused clearly (${mode}, ${tty ? 'tty' : 'no tty'})`, async () => {
         const { kh, s } = await setup([`@cert-authority *.0.0.1,[127.0.0.1]:* ${otherKey[0]} ${otherKey[1]}`], [`StrictHostKeyChecking=${mode}`]);
         const sp = scripted(tty, ['yes']);
-        const r = await verifyHostKey(s, blob(hostKey), sp.p);
+        const r = await verifyHostKey(s, blob(hostKey), sp.prompter);
         expect(r.ok).toBe(false);
         expect(r.error?.message).toContain('host certificates are not supported');
         expect(r.error?.message).toContain(`${kh}:1`);
@@ -113,7 +93,7 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
       it(`unknown key (${mode}, ${tty ? 'tty' : 'no tty'})`, async () => {
         const { kh, s } = await setup([], [`StrictHostKeyChecking=${mode}`]);
         const sp = scripted(tty, ['yes']);
-        const r = await verifyHostKey(s, blob(hostKey), sp.p);
+        const r = await verifyHostKey(s, blob(hostKey), sp.prompter);
         const recorded = checkHostKey(await readKnownHosts([kh]), NAME, hostKey[0], blob(hostKey)).status === 'match';
         const expectOk = mode === 'no' || mode === 'accept-new' || (mode === 'ask' && tty);
         expect(r.ok).toBe(expectOk);
@@ -128,18 +108,18 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
   it('ask: "no" refuses and records nothing; the fingerprint typed back accepts', async () => {
     const { kh, s } = await setup([]);
     const declined = scripted(true, ['no']);
-    expect((await verifyHostKey(s, blob(hostKey), declined.p)).ok).toBe(false);
+    expect((await verifyHostKey(s, blob(hostKey), declined.prompter)).ok).toBe(false);
     expect(await fs.readFile(kh, 'utf8')).toBe('');
     const fp = /SHA256:[A-Za-z0-9+/]+/.exec(declined.asked[0])![0];
     const typed = scripted(true, ['maybe', fp]);
-    expect((await verifyHostKey(s, blob(hostKey), typed.p)).ok).toBe(true);
+    expect((await verifyHostKey(s, blob(hostKey), typed.prompter)).ok).toBe(true);
     expect(typed.asked[1]).toMatch(/Please type 'yes', 'no' or the fingerprint/);
   });
 
   it('ask with BatchMode never asks', async () => {
     const { s } = await setup([], ['BatchMode=yes']);
     const sp = scripted(true, ['yes']);
-    expect((await verifyHostKey(s, blob(hostKey), sp.p)).ok).toBe(false);
+    expect((await verifyHostKey(s, blob(hostKey), sp.prompter)).ok).toBe(false);
     expect(sp.asked).toEqual([]);
   });
 });
@@ -147,7 +127,7 @@ describe('the matrix: what known_hosts says x StrictHostKeyChecking x a terminal
 describe('recording and names', () => {
   it('HashKnownHosts=yes writes a hashed entry that ssh-keygen -F finds', async () => {
     const { kh, s } = await setup([], ['StrictHostKeyChecking=accept-new', 'HashKnownHosts=yes']);
-    expect((await verifyHostKey(s, blob(hostKey), scripted(false).p)).ok).toBe(true);
+    expect((await verifyHostKey(s, blob(hostKey), scripted(false).prompter)).ok).toBe(true);
     const text = await fs.readFile(kh, 'utf8');
     expect(text).toMatch(/^\|1\|[^ ]+ ssh-ed25519 /);
     expect(text).not.toContain('127.0.0.1');
@@ -156,19 +136,19 @@ describe('recording and names', () => {
 
   it('HostKeyAlias is the name looked up and recorded', async () => {
     const { s } = await setup([line(otherKey, 'nick')], ['HostKeyAlias=nick']);
-    expect((await verifyHostKey(s, blob(hostKey), scripted(false).p)).ok).toBe(false);
+    expect((await verifyHostKey(s, blob(hostKey), scripted(false).prompter)).ok).toBe(false);
     const { s: s2 } = await setup([line(hostKey, 'nick')], ['HostKeyAlias=nick']);
-    expect((await verifyHostKey(s2, blob(hostKey), scripted(false).p)).ok).toBe(true);
+    expect((await verifyHostKey(s2, blob(hostKey), scripted(false).prompter)).ok).toBe(true);
     const { kh, s: s3 } = await setup([], ['HostKeyAlias=nick', 'StrictHostKeyChecking=accept-new']);
-    expect((await verifyHostKey(s3, blob(hostKey), scripted(false).p)).ok).toBe(true);
+    expect((await verifyHostKey(s3, blob(hostKey), scripted(false).prompter)).ok).toBe(true);
     expect(await fs.readFile(kh, 'utf8')).toBe(`${line(hostKey, 'nick')}\n`);
   });
 
   it('several keys for one host: any of them matches; another type is unknown, not changed', async () => {
     const { s } = await setup([line(otherKey), line(rsaKey), line(hostKey)], ['StrictHostKeyChecking=yes']);
-    expect((await verifyHostKey(s, blob(hostKey), scripted(false).p)).ok).toBe(true);
+    expect((await verifyHostKey(s, blob(hostKey), scripted(false).prompter)).ok).toBe(true);
     const { s: s2 } = await setup([line(rsaKey)], ['StrictHostKeyChecking=yes']);
-    const r = await verifyHostKey(s2, blob(hostKey), scripted(false).p);
+    const r = await verifyHostKey(s2, blob(hostKey), scripted(false).prompter);
     expect(r.error?.message).toMatch(/no ED25519 host key is known/);
   });
 
@@ -192,7 +172,7 @@ describe('createHostVerifier: rekeys re-check the key', () => {
   it('the first key goes through known_hosts; later ones must be the same key', async () => {
     const { s } = await setup([line(hostKey)]);
     const sp = scripted(false);
-    const v = createHostVerifier(s, sp.p);
+    const v = createHostVerifier(s, sp.prompter);
     let firstKeySeen = 0;
     v.onFirstKey = () => firstKeySeen++;
     expect(await run(v, blob(hostKey))).toBe(true);
@@ -207,7 +187,7 @@ describe('createHostVerifier: rekeys re-check the key', () => {
 
   it('a refused first key stays refused, and its reason is kept', async () => {
     const { s } = await setup([line(otherKey)]);
-    const v = createHostVerifier(s, scripted(false).p);
+    const v = createHostVerifier(s, scripted(false).prompter);
     expect(await run(v, blob(hostKey))).toBe(false);
     expect(v.error?.message).toMatch(/has changed/);
   });

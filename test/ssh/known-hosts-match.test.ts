@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyBlob, publicKey } from '../support/cp-helpers.js';
 import {
   appendKnownHost,
   certAuthoritiesFor,
@@ -24,12 +25,8 @@ let dir: string;
 let keyA: [string, string];
 let keyB: [string, string];
 
-async function keygen(name: string): Promise<[string, string]> {
-  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/${name}`]);
-  const [t, b64] = (await fs.readFile(`${dir}/${name}.pub`, 'utf8')).split(/\s+/);
-  return [t, b64];
-}
-const blob = (k: [string, string]) => Buffer.from(k[1], 'base64');
+const keygen = (name: string) => publicKey(dir, name);
+const blob = keyBlob;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-kh-match-'));

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyBlob, publicKey } from '../support/cp-helpers.js';
 import {
   appendKnownHost,
   checkHostKey,
@@ -24,12 +25,8 @@ let keyA: [string, string];
 let keyB: [string, string];
 let keyEc: [string, string];
 
-async function keygen(name: string, type: string): Promise<[string, string]> {
-  await execFileP('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', `${dir}/${name}`]);
-  const [t, b64] = (await fs.readFile(`${dir}/${name}.pub`, 'utf8')).split(/\s+/);
-  return [t, b64];
-}
-const blob = (k: [string, string]) => Buffer.from(k[1], 'base64');
+const keygen = (name: string, type: string) => publicKey(dir, name, type);
+const blob = keyBlob;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-known-hosts-'));

@@ -55,11 +55,18 @@ export function findPartials(...dirs: string[]): Promise<string[]> {
 }
 
 /** A fresh ed25519 key pair; returns the private key path and the public line. */
-export async function makeKey(dir: string, name: string): Promise<{ key: string; pub: string }> {
+export async function makeKey(dir: string, name: string, type = 'ed25519'): Promise<{ key: string; pub: string }> {
   const key = path.join(dir, name);
-  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key]);
+  await execFileP('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', name, '-f', key]);
   return { key, pub: (await fs.readFile(`${key}.pub`, 'utf8')).trim() };
 }
+
+/** A fresh ssh-keygen key's public half as [type, base64], and its blob. */
+export async function publicKey(dir: string, name: string, type = 'ed25519'): Promise<[string, string]> {
+  const [t, b64] = (await makeKey(dir, name, type)).pub.split(/\s+/);
+  return [t, b64];
+}
+export const keyBlob = (k: [string, string]): Buffer => Buffer.from(k[1], 'base64');
 
 /** The known_hosts line pinning this sshd's host key under `[host]:port`. */
 export function knownHostsLine(sd: Sshd): string {

@@ -8,6 +8,7 @@
 import { ConnectionError, FileError } from '../../src/errors.js';
 import type { DirEntry, Endpoint, EndpointLimits, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from '../../src/transfer/endpoint.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
+import { mulberry32 } from './fault-proxy.js';
 
 /**
  * 'file': a FileError for that request only. 'connection': the whole link drops
@@ -116,18 +117,6 @@ interface FaultHandle extends FileHandle {
   closed: boolean;
 }
 
-/** mulberry32: tiny, seedable, good enough to pick lengths and delays. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function newFamily(script: FaultScript): Family {
@@ -153,7 +142,7 @@ function newFamily(script: FaultScript): Family {
       readRequests: 0, writeRequests: 0, laneReadRequests: 0, laneWriteRequests: 0, bytesRead: 0, bytesWritten: 0, maxReadAsked: 0, maxWriteAsked: 0,
       shortReads: 0, maxConcurrent: 0, reorderedCompletions: 0, lanesOpened: 0, reconnects: 0, fsyncs: 0, fsyncsOnIdleSessions: 0, writesBehindFsync: 0, openHandles: 0, injected: [],
     },
-    rand: seededRandom(script.seed ?? 1),
+    rand: mulberry32(script.seed ?? 1),
     down: false,
     cutDone: false,
     abortDone: false,

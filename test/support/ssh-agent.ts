@@ -14,7 +14,8 @@ export interface SshAgent {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Is process `pid` still running? */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { alive } from './ssh-agent.js';
 import { startSshd, sshdLog, sha256File, freePort, type Sshd } from './sshd.js';
 
 function sshOpts(sd: Sshd): string[] {
@@ -28,15 +29,6 @@ function sftpLs(sd: Sshd, dir: string) {
   return spawnSync('sftp', [...sshOpts(sd), '-P', String(sd.port), '-b', '-', `${sd.user}@${host}`], {
     env: sd.env, encoding: 'utf8', input: `ls -1 ${dir}\n`, timeout: 20_000,
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function ipv6LoopbackWorks(): Promise<boolean> {
