@@ -53,14 +53,44 @@ class RemoteHost {
 
   constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
 
-  private connect(): Promise<SshConnection> {
-    return connectSsh({
+  /** Connection attempts made after close() (or still running then) are given up. */
+  private readonly abort = new AbortController();
+  /** Measured costs, ms: a further connection's handshake, and a session's start (smoothed). */
+  private connectMs?: number;
+  private sessionMs?: number;
+  private sessions = 0;
+
+  private async connect(): Promise<SshConnection> {
+    const t0 = performance.now();
+    const conn = await connectSsh({
       alias: this.loc.host,
       user: this.loc.user,
       cli: { ...this.o.cli, port: this.loc.port ?? this.o.cli.port },
       prompter: this.o.prompter,
       traceProtocol: this.o.trace,
+      signal: this.abort.signal,
     });
+    const ms = performance.now() - t0;
+    this.connectMs = ms;
+    this.o.prompter.debug(`connection ${this.conns.length + 1} to ${conn.settings.hostName}: handshake and login took ${ms.toFixed(0)} ms`);
+    if (this.abort.signal.aborted) {
+      conn.end();
+      throw new Error('connection no longer needed');
+    }
+    return conn;
+  }
+
+  /** What one more lane costs now: a session's start, plus a handshake when the connections are full. */
+  private laneCost(): number | undefined {
+    if (this.sessionMs === undefined) return undefined;
+    const room = this.o.connections !== undefined || this.conns.some((c) => c.conn.alive && !c.full && c.channels < this.perConnection);
+    return this.sessionMs + (room ? 0 : this.connectMs ?? 0);
+  }
+
+  private sawSessionStart(ms: number): void {
+    // Smoothed, not the last: one slow start on a busy server should not rule out lanes for good.
+    this.sessionMs = this.sessionMs === undefined ? ms : 0.5 * this.sessionMs + 0.5 * ms;
+    this.o.prompter.debug(`SFTP session ${++this.sessions} started in ${ms.toFixed(0)} ms (channel open to VERSION)`);
   }
 
   async open(): Promise<SftpEndpoint> {
@@ -82,7 +112,9 @@ class RemoteHost {
     const nth = ++slot.sent;
     let sftp;
     try {
+      const t0 = performance.now();
       sftp = await slot.conn.openSftp();
+      this.sawSessionStart(performance.now() - t0);
     } catch (err) {
       slot.channels--;
       if (slot.conn.alive) {
@@ -97,6 +129,7 @@ class RemoteHost {
       label: slot.conn.settings.hostName,
       openLane: () => this.openLane(),
       reopen: () => this.reopen(slot),
+      laneCost: () => this.laneCost(),
     });
     // An ended lane (after a dropped link, or at the end) gives its place back.
     const end = ep.end.bind(ep);
@@ -164,8 +197,13 @@ class RemoteHost {
     return this.reserve() ?? this.another();
   }
 
+  /**
+   * End every session and connection. A connection still being made is given
+   * up, not waited for: the run is over, and its handshake could take seconds.
+   */
   async close(): Promise<void> {
-    await this.connecting?.catch(() => undefined);
+    this.abort.abort();
+    void this.connecting?.catch(() => undefined);
     await Promise.allSettled(this.lanes.map((l) => l.end()));
     for (const c of this.conns) c.conn.end();
   }

@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
-import type { FileEvent, Transfer } from '../transfer/transfer.js';
+import type { FileEvent, LanesEvent, Transfer } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
@@ -133,7 +133,8 @@ export function attachDebug(t: Transfer): Reporter {
   const w = (s: string) => process.stderr.write(`debug1: ${s}\n`);
   const onWindow = (d: WindowDecision) =>
     w(`window ${d.reason}: ${formatBytes(d.window)} in flight (${d.phase}, last round ${formatRate(d.throughput)})`);
-  const onLanes = (l: { label: string; lanes: number }) => w(`lanes: ${l.lanes} SFTP sessions to ${escapeForTerminal(l.label)}`);
+  const onLanes = (l: LanesEvent) =>
+    w(`lanes: ${l.lanes} SFTP session(s) to ${escapeForTerminal(l.label)}, want ${l.want}: ${l.reason}`);
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     w(r.restarted !== undefined
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
@@ -149,7 +150,7 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
     emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: ev.resumedFrom, duration: ev.ms / 1000 });
   const onError = ({ path, error }: { path: string; error: FerryError }) => emit({ event: 'error', path, message: error.message, hint: error.hint });
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
-  const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
+  const onLanes = (l: LanesEvent) => emit({ event: 'lanes', host: l.label, lanes: l.lanes, want: l.want, reason: l.reason });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });

@@ -33,6 +33,8 @@ export interface ConnectOptions {
   prompter: Prompter;
   /** Pass ssh2's own protocol trace to prompter.debug (-vvv). */
   traceProtocol?: boolean;
+  /** Give up the connection attempt (the run no longer needs it): the socket is destroyed. */
+  signal?: AbortSignal;
 }
 
 /** Until the server's host key arrives, ConnectTimeout (or this) applies. */
@@ -283,14 +285,24 @@ async function openTransport(s: HostSettings, o: ConnectOptions, depth: number):
 export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
   const s = resolveHost(o.alias, o.user, o.cli, { debug: (m) => o.prompter.debug(m) });
   o.prompter.debug(`Connecting to ${s.hostName} [port ${s.port}] as ${s.user}`);
+  const cancelled = () => new ConnectionError(`${s.hostName}: connection no longer needed`);
+  if (o.signal?.aborted) throw cancelled();
   const { sock, hops } = await openTransport(s, o, 0);
   let client: Client;
   const auth: AuthState = {};
+  const onAbort = () => {
+    sock.destroy();
+    endAll(hops);
+  };
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     client = await handshake(s, sock, o, auth);
   } catch (err) {
     endAll(hops);
-    throw err;
+    throw o.signal?.aborted ? cancelled() : err;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
   o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}) using ${auth.lastMethod === 'agent' ? 'publickey' : auth.lastMethod}.`);
 
