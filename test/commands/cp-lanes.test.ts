@@ -26,9 +26,9 @@ describe('lanes past MaxSessions', () => {
     const src = `${work}/big.bin`;
     await writeFile(src, randomBytes(48 * 1024 * 1024 + 5));
     const before = logins();
-    // 200 ms away, one channel carries about 8 MB/s: lanes pay, and the copy outlasts
+    // 300 ms away, one channel carries about 5 MB/s: lanes pay, and the copy outlasts
     // a second handshake even on a loaded machine.
-    const link = await startLink(sd, { delayMs: { up: 100, down: 100 } });
+    const link = await startLink(sd, { delayMs: { up: 150, down: 150 } });
     const r = await runFerry(['cp', '--json', '-B', ...link.args, src, `127.0.0.1:${work}/up.bin`], { env: sd.env, timeoutMs: 60_000 }).finally(() => link.close());
     expect(r.code, r.stderr).toBe(0);
     const lanes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'lanes').map((e) => e.lanes as number);
