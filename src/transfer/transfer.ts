@@ -125,6 +125,7 @@ export class Transfer extends EventEmitter {
   private budget?: InflightBudget;
   private readonly maxWindow: number;
   private buffers?: BufferPool;
+  private firstFileAt?: number;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
   /** The gist of the last lane decision told per pool, so -v says each once. */
@@ -167,7 +168,9 @@ export class Transfer extends EventEmitter {
    * as files start, so a decision always sees the latest measurements.
    */
   private planLanes(): void {
-    const secs = Math.max((Date.now() - this.stats.startedAt) / 1000, 1e-3);
+    // Rates count from the first file's start: connecting and the first session are no work done.
+    this.firstFileAt ??= performance.now();
+    const secs = Math.max((performance.now() - this.firstFileAt) / 1000, 1e-3);
     for (const p of this.pools.values()) {
       if (!p.root.openLane) continue;
       const costs = p.root.costs?.() ?? {};
