@@ -25,6 +25,7 @@ import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js
 import { startSshd, sha256File, type Sshd } from '../test/support/sshd.js';
 import { connectSsh } from '../src/ssh/connect.js';
 import { silentPrompter } from '../src/ssh/prompter.js';
+import { formatTimeline, type SetupPhase } from '../src/ssh/timeline.js';
 import { ferry, rclone, rsync, scp, sftp, type Direction, type Target, type Tool, type ToolRun } from './tools.js';
 
 const LINK_RATE = 125e6; // bytes/s: a gigabit link
@@ -226,6 +227,25 @@ async function startLink(sd: Sshd, link: NonNullable<Case['link']>, work: string
 
 interface Row { c: Case; tool: string; m: Measured }
 
+/** ferry's setup timeline for a 1-byte copy over each case's link (its --json `setup` event). */
+const timelines = new Map<Case, SetupPhase[]>();
+
+async function ferryTimeline(c: Case, ctx: { sd: Sshd; work: string; args: Args }): Promise<void> {
+  const { sd, work, args } = ctx;
+  const [tinyLocal, tinyRemote, tinyOut] = [`${work}/tiny.bin`, `${work}/tiny-remote.bin`, `${work}/tiny-out.bin`];
+  const link = c.link ? await startLink(sd, c.link, work) : undefined;
+  try {
+    const [from, to] = c.dir === 'upload' ? [tinyLocal, tinyRemote] : [tinyOut, tinyRemote];
+    const run = ferry.command(link?.target ?? sd, c.dir, from, to, { recursive: false });
+    const args2 = run.args.map((a) => (a === '-q' ? '--json' : a));
+    const r = spawnSync(run.cmd, args2, { env: sd.env, encoding: 'utf8', timeout: args.timeoutSec * 1000 });
+    const ev = (r.stdout ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; phases?: SetupPhase[] }).find((e) => e.event === 'setup');
+    if (ev?.phases) timelines.set(c, ev.phases);
+  } finally {
+    await link?.proxy.close();
+  }
+}
+
 async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: string; sum?: string }, tools: Tool[]): Promise<Row[]> {
   const { sd, work, args } = ctx;
   const remote = `${work}/remote-${c.recursive ? 'tree' : 'big'}`;
@@ -236,6 +256,7 @@ async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: 
   if (c.mib) await writeFile(`${work}/tiny.bin`, 'x');
   for (const tool of tools) {
     const setup = c.mib ? await setupSeconds(c, ctx, tool) : undefined;
+    if (c.mib && tool === ferry) await ferryTimeline(c, ctx);
     const runs: Measured[] = [];
     for (let r = 0; r < args.repeat && !interrupted; r++) {
       if (c.dir === 'upload') await rm(remote, { recursive: true, force: true });
@@ -356,6 +377,11 @@ function printTable(rows: Row[], cases: Case[], header: string, sessionStart: Ma
   lines.push('the server\'s measured cost of one SFTP session (channel open to VERSION, median of 3);');
   lines.push('CPU s/GiB is the client\'s user+system time per GiB moved.');
   if (notes.length) lines.push('', ...notes);
+  const tl = cases.filter((c) => timelines.has(c));
+  if (tl.length) {
+    lines.push('', 'ferry\'s setup timeline for the 1-byte copy of each case (`--json` setup event):', '');
+    for (const c of tl) lines.push(`- ${c.name}: ${formatTimeline(timelines.get(c)!)}`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -7,6 +7,8 @@
 import type { SshCliOptions } from '../ssh/config.js';
 import { connectSsh, type SshConnection } from '../ssh/connect.js';
 import type { Prompter } from '../ssh/prompter.js';
+import { SetupTimeline, type SetupPhase } from '../ssh/timeline.js';
+import { startedAt } from '../util/started.js';
 import type { Endpoint } from '../transfer/endpoint.js';
 import { LocalEndpoint } from '../transfer/local.js';
 import { SftpEndpoint } from '../transfer/sftp.js';
@@ -25,6 +27,8 @@ export interface EndpointsOptions {
   trace?: boolean;
   /** Force this many SSH connections per host; undefined = auto. */
   connections?: number;
+  /** Told once per host, when its first file is open: where the setup time went. */
+  onSetup?: (host: string, phases: SetupPhase[]) => void;
 }
 
 type RemoteLoc = Extract<Location, { kind: 'remote' }>;
@@ -59,10 +63,12 @@ class RemoteHost {
   private connectMs?: number;
   private sessionMs?: number;
   private sessions = 0;
+  private timeline?: SetupTimeline;
 
-  private async connect(): Promise<SshConnection> {
+  private async connect(timeline?: SetupTimeline): Promise<SshConnection> {
     const t0 = performance.now();
     const conn = await connectSsh({
+      timeline,
       alias: this.loc.host,
       user: this.loc.user,
       cli: { ...this.o.cli, port: this.loc.port ?? this.o.cli.port },
@@ -80,6 +86,13 @@ class RemoteHost {
     return conn;
   }
 
+  private sawReply(verb: string, host: string): void {
+    const t = this.timeline;
+    if (!t || t.finished) return;
+    t.reply(verb === 'open' ? 'open' : 'find path');
+    if (verb === 'open') this.o.onSetup?.(host, t.finish());
+  }
+
   /** What one more lane costs now: a session's start, plus a handshake when the connections are full. */
   private laneCost(): number | undefined {
     if (this.sessionMs === undefined) return undefined;
@@ -94,7 +107,9 @@ class RemoteHost {
   }
 
   async open(): Promise<SftpEndpoint> {
-    this.conns.push(newSlot(await this.connect()));
+    // The first connection's setup, phase by phase, up to the first file's open.
+    this.timeline = this.o.onSetup ? new SetupTimeline(startedAt) : undefined;
+    this.conns.push(newSlot(await this.connect(this.timeline)));
     // A forced connection count opens them all now, so lanes can spread over them.
     for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push(newSlot(await this.connect()));
     return this.session(this.conns[0]);
@@ -130,6 +145,7 @@ class RemoteHost {
       openLane: () => this.openLane(),
       reopen: () => this.reopen(slot),
       laneCost: () => this.laneCost(),
+      onReply: this.timeline && !this.timeline.finished ? (verb) => this.sawReply(verb, slot.conn.settings.hostName) : undefined,
     });
     // An ended lane (after a dropped link, or at the end) gives its place back.
     const end = ep.end.bind(ep);

@@ -7,6 +7,7 @@ import type { FerryError } from '../errors.js';
 import type { FileEvent, LanesEvent, Transfer } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
+import { formatTimeline, type SetupPhase } from '../ssh/timeline.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
 import { listen } from '../util/listen.js';
 
@@ -104,6 +105,11 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
   };
 }
 
+interface SetupEvent {
+  host: string;
+  phases: SetupPhase[];
+}
+
 interface RetryEvent {
   path: string;
   attempt: number;
@@ -139,7 +145,8 @@ export function attachDebug(t: Transfer): Reporter {
     w(r.restarted !== undefined
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
       : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
-  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume }) };
+  const onSetup = (e: SetupEvent) => w(`setup of ${escapeForTerminal(e.host)}: ${formatTimeline(e.phases)}`);
+  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume, setup: onSetup }) };
 }
 
 /** One JSON object per line on stdout: start, file, error, summary. */
@@ -152,12 +159,17 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
   const onLanes = (l: LanesEvent) => emit({ event: 'lanes', host: l.label, lanes: l.lanes, want: l.want, reason: l.reason });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
+  const onSetup = (e: SetupEvent) => emit({
+    event: 'setup', host: e.host,
+    ms: Math.round(e.phases.reduce((s, p) => s + p.ms, 0)), roundTrips: e.phases.reduce((s, p) => s + p.roundTrips, 0),
+    phases: e.phases.map((p) => ({ name: p.name, ms: Math.round(p.ms * 10) / 10, roundTrips: p.roundTrips })),
+  });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   const detach = listen(t, {
-    'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes,
+    'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes, setup: onSetup,
     'file-resume': onResume, retry: onRetry, 'file-skip': onSkip,
   });
   return {

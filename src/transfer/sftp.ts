@@ -43,6 +43,8 @@ export interface SftpEndpointOptions {
   maxListEntries?: number;
   /** What one more session costs to start, ms, as the caller measured it. */
   laneCost?: () => number | undefined;
+  /** Told of each small request's reply (stat, resolve, open, ...), e.g. for a setup timeline. */
+  onReply?: (verb: string) => void;
 }
 
 /** Requests whose reply time is mostly the link's, not the server's work or queued data. */
@@ -62,6 +64,7 @@ export class SftpEndpoint implements Endpoint {
   openLane?: () => Promise<SftpEndpoint>;
   private readonly maxListEntries: number;
   private readonly laneCost?: () => number | undefined;
+  private onReply?: (verb: string) => void;
   /** Shortest reply time of a small request so far: the round trip, as near as we can tell. */
   private minRtt?: number;
   /** Sessions the server broke the protocol on, and how: their errors are protocol errors. */
@@ -77,6 +80,7 @@ export class SftpEndpoint implements Endpoint {
     this.maxListEntries = opts.maxListEntries ?? MAX_LIST_ENTRIES;
     if (opts.openLane) this.openLane = opts.openLane;
     this.laneCost = opts.laneCost;
+    this.onReply = opts.onReply;
     this.reopen = opts.reopen;
     // ssh2 has already asked limits@openssh.com when the server offers it.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
@@ -147,7 +151,10 @@ export class SftpEndpoint implements Endpoint {
       if (this.ended.has(sftp)) return reject(this.translate(verb, path, new Error('the SFTP session has ended'), sftp));
       try {
         fn((err, v) => {
-          if (t0 >= 0) this.sawRoundTrip(performance.now() - t0);
+          if (t0 >= 0) {
+            this.sawRoundTrip(performance.now() - t0);
+            this.onReply?.(verb);
+          }
           return err ? reject(this.translate(verb, path, err, sftp)) : resolve(v as T);
         });
       } catch (err) {

@@ -96,6 +96,13 @@ describe('a long link', () => {
       const lanes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'lanes');
       expect(Math.max(...lanes.map((e) => e.lanes as number))).toBeGreaterThan(1);
       expect(lanes.some((e) => /channels are the limit/.test(e.reason))).toBe(true);
+      // The setup timeline, phase by phase, as the JSON event scripts read.
+      const setup = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'setup');
+      expect(setup.phases.map((p: { name: string }) => p.name)).toEqual([
+        'process start', 'ferry start-up', 'tcp', 'ident', 'key exchange', 'auth', 'channel', 'subsystem', 'sftp init', 'find path', 'open',
+      ]);
+      // 50 ms away, the round trips show in the time: at least one RTT per one counted.
+      expect(setup.ms).toBeGreaterThan(40 * (setup.roundTrips - 1));
       expect(await sha256File(`${work}/far.out`)).toBe(await sha256File(src));
     } finally {
       await link.close();
