@@ -40,10 +40,11 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   });
 
   const reporters: Reporter[] = [];
-  if (o.verbose > 0) reporters.push(attachDebug(transfer));
+  const tty = !o.json && !o.quiet && process.stderr.isTTY ? attachTtyProgress(transfer) : undefined;
+  // -v lines go through the progress display, which owns the terminal's last rows while it runs.
+  if (o.verbose > 0) reporters.push(attachDebug(transfer, tty?.print));
   if (o.json) reporters.push(attachJson(transfer, 'cp'));
-  else if (!o.quiet && process.stderr.isTTY) reporters.push(attachTtyProgress(transfer));
-  else reporters.push(attachErrorPrinter(transfer));
+  else reporters.push(tty ?? attachErrorPrinter(transfer));
 
   try {
     const plan = await planCopy(endpoints, locations, target, runJournal?.meta);

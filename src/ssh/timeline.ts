@@ -91,10 +91,10 @@ export class SetupTimeline {
   }
 }
 
-/** One line for -v: each phase's milliseconds and round trips, and the totals. */
+/** One line for -v: the totals, then each phase's milliseconds and (round trips). */
 export function formatTimeline(phases: SetupPhase[]): string {
   const total = phases.reduce((s, p) => s + p.ms, 0);
   const rtts = phases.reduce((s, p) => s + p.roundTrips, 0);
-  const parts = phases.map((p) => `${p.name} ${p.ms.toFixed(1)} ms${p.roundTrips ? ` (${p.roundTrips} RTT)` : ''}`);
-  return `${parts.join(', ')}; ${total.toFixed(0)} ms and ${rtts} round trips in all`;
+  const parts = phases.map((p) => `${p.name} ${p.ms.toFixed(0)}${p.roundTrips ? ` (${p.roundTrips})` : ''}`);
+  return `${total.toFixed(0)} ms, ${rtts} round trips: ${parts.join(', ')}`;
 }
