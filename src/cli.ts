@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-options.js';
+import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-flags.js';
 import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
 import { registerSync } from './commands/sync-cli.js';
 import { escapeForTerminal } from './util/escape.js';
