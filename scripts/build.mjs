@@ -18,14 +18,19 @@ const findTsc = () => {
 };
 
 let tsc = findTsc();
-if (!tsc && process.env.npm_config_global === 'true' && process.env.npm_execpath) {
-  // `npm install -g <git URL>`: npm clones, then runs `npm install` there to put
-  // the devDependencies in place for this script, but hands that child its own
-  // --global, so nothing is installed (npm/cli#8440; fixed in pacote by passing
-  // --global=false). Do what the fix does, once.
-  say('npm install -g from git left the build tools out (npm/cli#8440); installing them here');
+// `npm install -g <git URL>`: npm clones, then runs `npm install` there to put
+// the devDependencies in place for this script, but hands that child its own
+// --global (npm/cli#8440, fixed in pacote by passing --global=false), so
+// nothing is installed. Then we install the build tools ourselves, and remove
+// them after the build: npm packs this directory and installs the tarball
+// where the child just linked it, and a node_modules/ left here would pass
+// for the installed dependencies.
+const gitGlobal = !tsc && process.env.npm_config_global === 'true' && Boolean(process.env.npm_execpath);
+if (gitGlobal) {
+  say('npm install -g from git left the build tools out (npm/cli#8440); installing them for the build');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(global|prefix|location)$/i.test(k)));
   const r = spawnSync(process.execPath, [process.env.npm_execpath, 'install', '--global=false', '--include=dev',
-    '--no-save', '--no-audit', '--no-fund', '--ignore-scripts'], { stdio: ['ignore', 2, 2], cwd: root });
+    '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { stdio: ['ignore', 2, 2], cwd: root, env });
   if (r.status !== 0) process.exit(r.status ?? 1);
   tsc = findTsc();
 }
@@ -35,4 +40,5 @@ if (!tsc) {
 }
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { stdio: 'inherit', cwd: root });
+if (gitGlobal) rmSync(new URL('../node_modules', import.meta.url), { recursive: true, force: true });
 process.exit(r.status ?? 1);
