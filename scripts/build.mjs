@@ -3,7 +3,8 @@
 // build, so a tarball never ships a stale dist/ file whose source is gone.
 // Plain Node so it runs before anything is built.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { lstatSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -40,5 +41,25 @@ if (!tsc) {
 }
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { stdio: 'inherit', cwd: root });
-if (gitGlobal) rmSync(new URL('../node_modules', import.meta.url), { recursive: true, force: true });
+if (gitGlobal) {
+  rmSync(new URL('../node_modules', import.meta.url), { recursive: true, force: true });
+  unlinkGlobalLinkToHere();
+}
 process.exit(r.status ?? 1);
+
+/**
+ * The same bug makes that child link this temporary clone into the global
+ * prefix, at the very path where npm then installs the packed tarball, so the
+ * install lands in a directory that is deleted moments later (spawn ENOENT).
+ * Remove the link, and only if it points here.
+ */
+function unlinkGlobalLinkToHere() {
+  const prefix = process.env.npm_config_prefix;
+  const name = process.env.npm_package_name;
+  if (!prefix || !name) return;
+  for (const link of [join(prefix, 'lib', 'node_modules', name), join(prefix, 'node_modules', name)]) {
+    try {
+      if (lstatSync(link).isSymbolicLink() && realpathSync(link) === realpathSync(root)) unlinkSync(link);
+    } catch {}
+  }
+}
