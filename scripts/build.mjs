@@ -3,7 +3,7 @@
 // build, so a tarball never ships a stale dist/ file whose source is gone.
 // Plain Node so it runs before anything is built.
 import { spawnSync } from 'node:child_process';
-import { lstatSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +59,10 @@ function unlinkGlobalLinkToHere() {
   if (!prefix || !name) return;
   for (const link of [join(prefix, 'lib', 'node_modules', name), join(prefix, 'node_modules', name)]) {
     try {
-      if (lstatSync(link).isSymbolicLink() && realpathSync(link) === realpathSync(root)) unlinkSync(link);
+      if (lstatSync(link).isSymbolicLink() && realpathSync(link) === realpathSync(root)) {
+        unlinkSync(link);
+        mkdirSync(link); // npm extracts the tarball here next, and expects a directory
+      }
     } catch {}
   }
 }
