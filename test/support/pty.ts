@@ -1,6 +1,7 @@
 // Runs bin/ferry on a real pseudo-terminal (python3's pty), typing answers at
 // each prompt, so tests see what a person at a terminal sees: prompts, echo off.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { withLogins } from './budget.js';
 import { ferryBin } from './run-ferry.js';
 
 const PTY_DRIVER = `
@@ -10,7 +11,7 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 out = b''
-deadline = time.time() + 50
+deadline = time.time() + float(os.environ.get('PTY_DEADLINE_S', '50'))
 while time.time() < deadline:
     if not select.select([fd], [], [], 0.1)[0]:
         continue
@@ -34,10 +35,11 @@ export const hasPty = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignor
 /** `ferry ...args` at a terminal; each answer is typed when a prompt (": " or "? ") appears. */
 export function ferryOnTty(args: string[], answers: string[], env: NodeJS.ProcessEnv): { code: number; out: string } {
   try {
+    const deadlineMs = withLogins(50_000);
     const out = execFileSync('python3', ['-c', PTY_DRIVER, answers.join('|'), process.execPath, ferryBin, ...args], {
-      env,
+      env: { ...env, PTY_DEADLINE_S: String(deadlineMs / 1000) },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: deadlineMs + 10_000,
     });
     return { code: 0, out };
   } catch (err) {
