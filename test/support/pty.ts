@@ -47,3 +47,64 @@ export function ferryOnTty(args: string[], answers: string[], env: NodeJS.Proces
     return { code: e.status, out: e.stdout };
   }
 }
+
+// A conversation with an interactive program (a shell) on a pty: each step
+// writes its keys, then waits until the output since those keys matches
+// `expect` (a Python regular expression), or without one, for timeoutS. The
+// whole output comes back, and which step, if any, waited in vain.
+const PTY_CONVERSATION = `
+import json, os, pty, re, select, sys, time
+steps = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+out = b''
+def pump(until):
+    global out
+    while time.time() < until:
+        if not select.select([fd], [], [], 0.05)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        out += chunk
+        return True
+    return True
+failed = None
+for i, step in enumerate(steps):
+    mark = len(out)
+    os.write(fd, step['send'].encode())
+    until = time.time() + step['timeout']
+    if not step['expect']:
+        while pump(until) and time.time() < until:
+            pass
+        continue
+    rx = re.compile(step['expect'].encode(), re.S)
+    while not rx.search(out, mark):
+        if time.time() >= until or not pump(until):
+            failed = i
+            break
+    if failed is not None:
+        break
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+sys.stdout.write(json.dumps({'out': out.decode('utf-8', 'replace'), 'failed': failed}))
+`;
+
+export interface TtyStep {
+  send: string;
+  /** Python regex the output after `send` must match before the next step; none: just wait timeoutS. */
+  expect?: string;
+  timeoutS?: number;
+}
+
+export function converseOnTty(argv: string[], steps: TtyStep[], env: NodeJS.ProcessEnv, cwd?: string): { out: string; failed: number | null } {
+  const py = steps.map((s) => ({ send: s.send, expect: s.expect ?? '', timeout: s.timeoutS ?? withLogins(10_000, 1) / 1000 }));
+  const stdout = execFileSync('python3', ['-c', PTY_CONVERSATION, JSON.stringify(py), ...argv], {
+    env, cwd, encoding: 'utf8', timeout: steps.length * withLogins(12_000, 1) + 10_000,
+  });
+  return JSON.parse(stdout) as { out: string; failed: number | null };
+}
