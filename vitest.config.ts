@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { sessionCostMs } from './test/support/budget';
+import { sessionCostMs } from './test/support/budget.ts';
 
 // Measured here, once, before the workers start: they inherit it in
 // FERRY_TEST_SESSION_MS (see test/support/budget.ts).

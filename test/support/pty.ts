@@ -53,11 +53,13 @@ export function ferryOnTty(args: string[], answers: string[], env: NodeJS.Proces
 // `expect` (a Python regular expression), or without one, for timeoutS. The
 // whole output comes back, and which step, if any, waited in vain.
 const PTY_CONVERSATION = `
-import json, os, pty, re, select, sys, time
+import fcntl, json, os, pty, re, select, struct, sys, termios, time
 steps = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
+# Wide enough that readline never scrolls a long command line sideways.
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 50, 1000, 0, 0))
 out = b''
 def pump(until):
     global out
