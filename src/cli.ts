@@ -5,7 +5,7 @@
 import './util/started.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-options.js';
+import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-flags.js';
 import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
 import { registerSync } from './commands/sync-cli.js';
 import { escapeForTerminal } from './util/escape.js';
@@ -144,6 +144,31 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
         configFile: opts.F as string | undefined, sshOptions: (opts.o as string[] | undefined) ?? [], port: opts.P as number | undefined,
         identity: (opts.i as string[] | undefined) ?? [], jump: opts.J as string | undefined, verbose: opts.v as number,
       });
+    });
+
+  program
+    .command('completion')
+    .summary('print a bash or zsh completion script to source')
+    .description('Print a script that completes ferry\'s commands, options, local paths, host names from ' +
+      'ssh_config and known_hosts, and remote paths (listed over SFTP in batch mode, at most 3 s).\n\n' +
+      '  bash:  source <(ferry completion bash)     (add it to ~/.bashrc)\n' +
+      '  zsh:   source <(ferry completion zsh)      (in ~/.zshrc, after compinit)')
+    .argument('<shell>', 'bash or zsh')
+    .action(async (shell: string) => {
+      const { runCompletionScript } = await import('./commands/completion.js');
+      process.exitCode = runCompletionScript(shell);
+    });
+
+  // What the completion scripts call at each TAB; not for people.
+  program
+    .command('__complete', { hidden: true })
+    .argument('<shell>')
+    .argument('[words...]')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action(async (shell: string, words: string[]) => {
+      const { runComplete } = await import('./commands/completion.js');
+      process.exitCode = await runComplete(program, shell, words);
     });
 
   return program;

@@ -25,7 +25,7 @@ function parseUri(raw: string): Location {
 }
 
 /** Where the host part ends (index of the ':'), or -1 for a local path. */
-function colonIndex(raw: string): number {
+export function colonIndex(raw: string): number {
   if (raw.startsWith(':')) return -1;
   let inBrackets = false;
   for (let i = 0; i < raw.length; i++) {

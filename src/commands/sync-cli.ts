@@ -3,7 +3,7 @@
  * lazy-imported when the command runs, so `--help` stays instant.
  */
 import type { Command } from 'commander';
-import { addRemoteOptions, intArg, readRemoteOptions } from './remote-options.js';
+import { addRemoteOptions, intArg, readRemoteOptions } from './remote-flags.js';
 import type { RuleSpec } from './sync.js';
 
 export const SYNC_EXIT_CODES_HELP = `

@@ -153,11 +153,12 @@ function matchLineMatches(args: string[], ctx: EvalContext, origin: Origin): boo
   return result;
 }
 
-function includeFiles(pattern: string, ctx: EvalContext, system: boolean): string[] {
+/** The files an `Include` pattern names: `~` is the home, relative is to ~/.ssh (or /etc/ssh in the system file). */
+export function includeFiles(pattern: string, home: string, system: boolean): string[] {
   let p: string;
-  if (pattern === '~' || pattern.startsWith('~/')) p = fg.escapePath(ctx.home) + pattern.slice(1);
+  if (pattern === '~' || pattern.startsWith('~/')) p = fg.escapePath(home) + pattern.slice(1);
   else if (isAbsolute(pattern)) p = pattern;
-  else p = `${fg.escapePath(system ? '/etc/ssh' : `${ctx.home}/.ssh`)}/${pattern}`;
+  else p = `${fg.escapePath(system ? '/etc/ssh' : `${home}/.ssh`)}/${pattern}`;
   return fg.sync(p, { onlyFiles: true, followSymbolicLinks: true, unique: true }).sort();
 }
 
@@ -179,7 +180,7 @@ function applyLines(lines: ConfigLine[], file: string, ctx: EvalContext, state: 
         if (state.depth >= MAX_INCLUDE_DEPTH) throw configError(origin, 'Include nested too deeply (a file including itself?)');
         const outer = state.active;
         for (const pattern of l.args) {
-          const files = includeFiles(pattern, ctx, state.system);
+          const files = includeFiles(pattern, ctx.home, state.system);
           if (files.length === 0) ctx.debug(`${describeOrigin(origin)}: Include "${pattern}" matches no files`);
           for (const f of files) {
             readConfigFile(f, ctx, { active: outer, neverMatch: state.neverMatch || !outer, system: state.system, depth: state.depth + 1 });

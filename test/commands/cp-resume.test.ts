@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { findPartials, listTree, makeTempDir } from '../support/cp-helpers.js';
 import { ferryBin, repoRoot, runFerry } from '../support/run-ferry.js';
 import { sha256File, startSshd, type Sshd } from '../support/sshd.js';
+import { withLogins } from '../support/budget.js';
 
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
@@ -109,7 +110,7 @@ async function waitForJournals(
   stateDir: string,
   run: { child: ChildProcess; stdout: () => string },
   ready: (v: JournalView) => boolean,
-  timeoutMs = 30_000,
+  timeoutMs = withLogins(30_000),
 ): Promise<JournalView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

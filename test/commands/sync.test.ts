@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPartials, listTree, makeTempDir } from '../support/cp-helpers.js';
 import { ferryBin, repoRoot, runFerry, type RunFerryResult } from '../support/run-ferry.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
+import { withLogins } from '../support/budget.js';
 
 let sd: Sshd;
 let work: string;
@@ -358,7 +359,7 @@ describe.concurrent('verify and resume', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const done = () => ofType(events(out.slice(0, out.lastIndexOf('\n') + 1)), 'file').filter((e) => e.action === 'new' && e.kind === 'file');
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + withLogins(30_000);
     while (done().length < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knownHostsHas, makeTempDir } from '../support/cp-helpers.js';
 import { ferryBin, repoRoot } from '../support/run-ferry.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
+import { withLogins } from '../support/budget.js';
 
 const execFileP = promisify(execFile);
 const PASSPHRASE = 'typed on the terminal';
@@ -38,7 +39,7 @@ function runOnTty(args: string[], answers: [RegExp, string][], env: NodeJS.Proce
     const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env, cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     let next = 0;
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), withLogins(30_000));
     let typing = false;
     const pump = () => {
       if (typing || next >= answers.length || !answers[next][0].test(output)) return;

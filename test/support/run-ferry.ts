@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
+import { withLogins } from './budget.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const ferryBin = path.join(repoRoot, 'bin', 'ferry');
@@ -12,7 +13,11 @@ export interface RunFerryOptions {
   cwd?: string;
   /** Written to stdin, which is then closed; stdin is always a pipe. */
   input?: string | Buffer;
-  /** Default 30 s; on expiry ferry is SIGKILLed and code is null. */
+  /**
+   * What the run's own work should take (default 30 s, for a loaded 2-core
+   * machine); the login cost of the sessions it may open is added (budget.ts).
+   * On expiry ferry is SIGKILLed and code is null.
+   */
   timeoutMs?: number;
 }
 
@@ -23,7 +28,7 @@ export interface RunFerryResult {
 }
 
 export function runFerry(args: string[], opts: RunFerryOptions): Promise<RunFerryResult> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = withLogins(opts.timeoutMs ?? 30_000);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ferryBin, ...args], {
       env: opts.env,
