@@ -8,9 +8,11 @@
 import { existsSync } from 'node:fs';
 import type { AnyAuthMethod, AuthenticationType, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
 import { sha256Fingerprint } from '../keys/fingerprint.js';
+import { privateKeyNeedsPassphrase } from '../keys/load-key.js';
 import type { HostSettings } from './config.js';
 import { IdentityFileAgent, ListingAgent, publicKeyOf, readIdentityFile, unlockIdentity, type IdentityFile } from './identity.js';
 import type { Prompter } from './prompter.js';
+import type { FirstTrySigner } from './round-trips.js';
 
 const DEFAULT_ORDER = ['publickey', 'keyboard-interactive', 'password'];
 
@@ -26,6 +28,8 @@ export function agentSocket(s: HostSettings, env: NodeJS.ProcessEnv = process.en
 export interface AuthState {
   /** The method last offered: the one that succeeded once the connection is ready. */
   lastMethod?: AnyAuthMethod['type'];
+  /** The agent of the method being tried, when it is one (for signing on the first try). */
+  agent?: FirstTrySigner;
 }
 
 interface Step {
@@ -77,7 +81,7 @@ function publicKeySteps(s: HostSettings, prompter: Prompter): Step[] {
         return undefined;
       }
       prompter.debug(`Offering public key: ${f.path}${pub ? ` ${pub.type} ${sha256Fingerprint(pub.getPublicSSH())}` : ''}`);
-      const agent = new IdentityFileAgent(pub, () => unlockIdentity(f.path, text, s, prompter));
+      const agent = new IdentityFileAgent(pub, () => unlockIdentity(f.path, text, s, prompter), !privateKeyNeedsPassphrase(text));
       return { type: 'agent', username: s.user, agent };
     } });
   }
@@ -148,6 +152,7 @@ export function createAuthHandler(s: HostSettings, prompter: Prompter, state: Au
         const m = await step.run();
         if (!m) continue;
         state.lastMethod = m.type;
+        state.agent = m.type === 'agent' ? (m.agent as unknown as FirstTrySigner) : undefined;
         return m;
       }
       return false as const;

@@ -12,6 +12,7 @@ import { parseJumpHop, resolveHost, type HostSettings, type SshCliOptions } from
 import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js';
 import type { Prompter } from './prompter.js';
 import { widenReceiveWindow } from './receive-window.js';
+import { cutAuthRoundTrips } from './round-trips.js';
 import type { SetupTimeline } from './timeline.js';
 
 export { parseJumpHop };
@@ -226,6 +227,7 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
       client.once('close', () => reject(verifier.error ?? timeoutError ?? new ConnectionError(`${s.hostName} port ${s.port}: connection closed by remote host`)));
       try {
         client.connect(config);
+        cutAuthRoundTrips(client, () => auth.agent, (m) => prompter.debug(m));
       } catch (err) {
         reject(new UsageError(`${s.hostName}: ${(err as Error).message}`, { cause: err }));
       }

@@ -137,6 +137,8 @@ export class IdentityFileAgent extends ssh2.BaseAgent<ParsedKey> {
   constructor(
     private readonly publicKey: ParsedKey | undefined,
     private readonly unlock: () => Promise<ParsedKey | undefined>,
+    /** The key is not encrypted: signing asks nobody anything, so it may sign on the first try. */
+    readonly signsFirst = false,
   ) {
     super();
   }
@@ -170,6 +172,9 @@ export class IdentityFileAgent extends ssh2.BaseAgent<ParsedKey> {
  * and remembering which it offered, so identity files are not offered twice.
  */
 export class ListingAgent extends ssh2.OpenSSHAgent {
+  /** The agent holds its keys unlocked: it signs without a prompt, so on the first try. */
+  readonly signsFirst = true;
+
   constructor(
     socketPath: string,
     private readonly allow: (key: ParsedKey) => boolean,

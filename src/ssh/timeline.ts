@@ -26,6 +26,8 @@ const MILESTONES: [phase: string, ends: RegExp][] = [
   ['sftp init', /Received VERSION/],
 ];
 
+const UNAWAITED = /GLOBAL_REQUEST|Received DEBUG|Debug output|EXT_INFO|WINDOW_ADJUST/;
+
 export class SetupTimeline {
   private readonly phases: SetupPhase[] = [];
   private last: number;
@@ -51,6 +53,9 @@ export class SetupTimeline {
   /** One line of ssh2's debug output, as it happens. */
   feed(msg: string, now = performance.now()): void {
     if (this.done || this.next >= MILESTONES.length) return;
+    // Messages nobody waits for (the server's host-key announcement, debug text, window
+    // top-ups, and ssh2's unanswered proof request) neither start nor end a wait.
+    if (UNAWAITED.test(msg)) return this.milestone(msg, now);
     if (msg.startsWith('Outbound:') || msg.startsWith('Local ident')) this.sending = true;
     else if (this.sending && (msg.startsWith('Inbound:') || msg.startsWith('Received') || msg.startsWith('Remote ident') || msg.startsWith('SFTP: Inbound'))) {
       this.sending = false;
@@ -58,6 +63,10 @@ export class SetupTimeline {
     }
     // TCP's handshake is one round trip, and ssh2 says nothing while it runs.
     if (this.next === 0 && MILESTONES[0][1].test(msg)) this.turns = 1;
+    this.milestone(msg, now);
+  }
+
+  private milestone(msg: string, now: number): void {
     // Milestones can arrive in one burst (a pipelined server): close every phase they end.
     for (let i = this.next; i < MILESTONES.length; i++) {
       if (!MILESTONES[i][1].test(msg)) continue;
