@@ -13,6 +13,7 @@ import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js
 import type { Prompter } from './prompter.js';
 import { widenReceiveWindow } from './receive-window.js';
 import { cutAuthRoundTrips } from './round-trips.js';
+import { readyAtVersion } from './sftp-ready.js';
 import type { SetupTimeline } from './timeline.js';
 
 export { parseJumpHop };
@@ -308,6 +309,7 @@ async function openTransport(s: HostSettings, o: ConnectOptions, depth: number):
 }
 
 export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
+  readyAtVersion();
   const s = resolveHost(o.alias, o.user, o.cli, { debug: (m) => o.prompter.debug(m) });
   o.prompter.debug(`Connecting to ${s.hostName} [port ${s.port}] as ${s.user}`);
   const cancelled = () => new ConnectionError(`${s.hostName}: connection no longer needed`);

@@ -82,9 +82,14 @@ export class SftpEndpoint implements Endpoint {
     this.laneCost = opts.laneCost;
     this.onReply = opts.onReply;
     this.reopen = opts.reopen;
-    // ssh2 has already asked limits@openssh.com when the server offers it.
+    // ssh2 asks limits@openssh.com when the server offers it; the answer may still be on its
+    // way (the session is used from VERSION on), so the limits are read when they are needed.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
-    this.limits = { maxRead: s._maxReadLen ?? 32 * 1024, maxWrite: s._maxWriteLen ?? 32 * 1024 };
+    const session = () => (this.sftp as unknown as typeof s) ?? s;
+    this.limits = {
+      get maxRead() { return session()._maxReadLen ?? 32 * 1024; },
+      get maxWrite() { return session()._maxWriteLen ?? 32 * 1024; },
+    };
     // The windows as the channel opened: ours (widened by src/ssh) and the server's (2 MiB in OpenSSH).
     const ch = sftp as unknown as { incoming?: { window?: number }; outgoing?: { window?: number } };
     const DEFAULT_WINDOW = 2 * 1024 * 1024;
