@@ -13,7 +13,7 @@ import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js
 import type { Prompter } from './prompter.js';
 import { widenReceiveWindow } from './receive-window.js';
 import { cutAuthRoundTrips } from './round-trips.js';
-import { readyAtVersion } from './sftp-ready.js';
+import { initWithSubsystem, readyAtVersion } from './sftp-ready.js';
 import type { SetupTimeline } from './timeline.js';
 
 export { parseJumpHop };
@@ -229,6 +229,7 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
       try {
         client.connect(config);
         cutAuthRoundTrips(client, () => auth.agent, (m) => prompter.debug(m));
+        initWithSubsystem(client);
       } catch (err) {
         reject(new UsageError(`${s.hostName}: ${(err as Error).message}`, { cause: err }));
       }
