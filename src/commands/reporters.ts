@@ -59,7 +59,9 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
     for (const [ev, live] of t.active) {
       let b = bars.get(ev.dst);
       if (!b) {
-        b = { bar: multi.create(Math.max(ev.size, 1), 0), started: now };
+        // Stat said 0 (/proc, FUSE): the length is found by reading, so bytes and rate, no percentage or ETA.
+        const unknown = ev.size === 0 ? { format: '{name} {done} {rate}/s' } : undefined;
+        b = { bar: multi.create(Math.max(ev.size, 1), 0, undefined, unknown), started: now };
         bars.set(ev.dst, b);
       }
       const rate = live.bytes / Math.max((now - b.started) / 1000, 0.001);

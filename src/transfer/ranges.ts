@@ -36,6 +36,12 @@ export class RangeSet {
     return this.ranges.length > 0 && this.ranges[0][0] === 0 ? this.ranges[0][1] : 0;
   }
 
+  /** Where the covered run holding `pos` ends (`pos` itself when it is not covered). */
+  coveredTo(pos: number): number {
+    for (const [s, e] of this.ranges) if (s <= pos && pos < e) return e;
+    return pos;
+  }
+
   /** The gaps in [0, total). */
   missing(total: number): Range[] {
     const gaps: Range[] = [];
