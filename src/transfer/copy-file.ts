@@ -248,10 +248,11 @@ class FileCopy {
         continue;
       }
       // What is already here (resumed, or copied before a reconnect) is not read again.
-      next = this.done.coveredTo(next);
+      const [gap, gapEnd] = this.done.gapFrom(next);
+      next = gap;
       // Longer than a small file after all: spread it over the lanes.
       if (next > 4 * chunk) this.pinned = undefined;
-      const want = len;
+      const want = Math.min(len, gapEnd - gap);
       const p = (await this.issue(inflight, next, want, true))?.copied;
       if (!p) return;
       ahead.add(p);

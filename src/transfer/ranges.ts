@@ -36,10 +36,15 @@ export class RangeSet {
     return this.ranges.length > 0 && this.ranges[0][0] === 0 ? this.ranges[0][1] : 0;
   }
 
-  /** Where the covered run holding `pos` ends (`pos` itself when it is not covered). */
-  coveredTo(pos: number): number {
-    for (const [s, e] of this.ranges) if (s <= pos && pos < e) return e;
-    return pos;
+  /** The gap at or after `pos`: from where the covered run holding `pos` ends to where the next one starts (Infinity: none). */
+  gapFrom(pos: number): Range {
+    let at = pos;
+    for (const [s, e] of this.ranges) {
+      if (e <= at) continue;
+      if (s > at) return [at, s];
+      at = e;
+    }
+    return [at, Infinity];
   }
 
   /** The gaps in [0, total). */
