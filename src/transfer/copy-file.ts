@@ -8,7 +8,6 @@
  * With a journal, progress is checkpointed (partial synced first) so an
  * interrupted copy resumes where it stopped.
  */
-import { createHash } from 'node:crypto';
 import { ConnectionError, FileError, InterruptedError, renameFileError } from '../errors.js';
 import type { BufferPool, InflightBudget } from './budget.js';
 import type { Endpoint, FileHandle } from './endpoint.js';
@@ -16,7 +15,8 @@ import { isNotFound } from './endpoint.js';
 import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
 import type { Lane, LanePool } from './lanes.js';
 import { partialName } from './names.js';
-import { RangeSet } from './ranges.js';
+import { RangeSet, type Range } from './ranges.js';
+import { checkPartial, holdsWrites, unsyncedWrites } from './resume-check.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CopyFileOptions {
@@ -53,6 +53,12 @@ export interface CopyFileOptions {
 /** Checkpoint the journal after this many bytes or milliseconds, whichever first. */
 const CHECKPOINT_BYTES = 16 * 1024 * 1024;
 const CHECKPOINT_MS = 1000;
+/**
+ * Note what is written since the last sync after this many bytes or
+ * milliseconds: a local file write, no sync, so it can trail the copy by little.
+ */
+const NOTE_BYTES = 4 * 1024 * 1024;
+const NOTE_MS = 100;
 /**
  * What the first read past the planned size asks for. Most files end where
  * stat said, and this read only has to meet EOF: kept small, it holds little
@@ -104,6 +110,13 @@ class FileCopy {
   /** Set once every byte is written: a checkpoint still flushing then records nothing. */
   private finished = false;
   private saving?: Promise<void>;
+  /** What the journal records as synced (the last checkpoint's snapshot, or what the rerun resumed from). */
+  private recorded: Range[] = [];
+  private noting?: Promise<void>;
+  private sinceNote = 0;
+  private lastNote = performance.now();
+  /** Set when a flush failed: the data may read back fine yet be lost on disk, so no note may vouch for it. */
+  private notesVoid = false;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -129,6 +142,9 @@ class FileCopy {
       length = await this.pump();
     } catch (err) {
       await this.checkpoint().catch(() => undefined);
+      // A dropped link fails the last flush: the note still tells the rerun what arrived.
+      await this.noting;
+      await this.note().catch(() => undefined);
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
       if (truncate && this.done.size === 0) {
@@ -147,6 +163,7 @@ class FileCopy {
     }
     await dst.rename(this.tmp, this.o.dstPath);
     await this.saving?.catch(() => undefined);
+    await this.noting;
     await this.o.journals?.remove(this.key).catch(() => undefined);
     return length;
   }
@@ -154,7 +171,8 @@ class FileCopy {
   /**
    * Decide whether the partial from an interrupted run can be trusted: same
    * source, journal consistent with the file, and the last recorded chunk
-   * equal on both sides. Returns true when resuming.
+   * equal on both sides. What the note says was written since the last sync
+   * is used only once the partial shows it holds it. Returns true when resuming.
    */
   private async resumePoint(): Promise<boolean> {
     if (this.done.size > 0) return true; // Retrying within this run.
@@ -164,33 +182,23 @@ class FileCopy {
       await this.o.journals!.remove(this.key);
       return false;
     }
-    const why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await this.checkPartial(j));
+    const sides = { src: this.o.src.root, srcPath: this.o.srcPath, dst: this.o.dst.root, partial: this.tmp };
+    const hinted = unsyncedWrites(j);
+    let why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await checkPartial(sides, j, hinted));
+    if (!why) {
+      for (const [s, e] of j.done) this.done.add(s, e);
+      this.recorded = j.done;
+      // Not synced yet: the journal records them only after this run's next flush.
+      if (await holdsWrites(sides, hinted, j.chunk)) for (const [s, e] of hinted) this.done.add(s, e);
+      if (this.done.size === 0) why = 'the partial file does not match the source';
+    }
     if (why) {
       this.o.onResume?.({ restarted: why });
       await this.o.journals!.remove(this.key);
       return false;
     }
-    for (const [s, e] of j.done) this.done.add(s, e);
     this.o.onResume?.({ resumedFrom: this.done.size });
-    return this.done.size > 0;
-  }
-
-  private async checkPartial(j: PartialJournal): Promise<string | null> {
-    if (j.done.length === 0) return 'nothing was recorded as copied';
-    const dst = this.o.dst.root;
-    const src = this.o.src.root;
-    let size: number;
-    try {
-      size = (await dst.stat(this.tmp)).size;
-    } catch (err) {
-      if (isNotFound(err)) return 'the partial file is gone';
-      throw err;
-    }
-    const end = j.done[j.done.length - 1][1];
-    if (size < end) return `the partial file is shorter (${size}) than recorded (${end})`;
-    const start = Math.max(j.done[j.done.length - 1][0], end - j.chunk);
-    const [a, b] = await Promise.all([hashRange(src, this.o.srcPath, start, end), hashRange(dst, this.tmp, start, end)]);
-    return a === b ? null : 'the partial file does not match the source';
+    return true;
   }
 
   private handle(map: Map<Endpoint, Promise<FileHandle>>, lane: Lane, open: () => Promise<FileHandle>): Promise<FileHandle> {
@@ -354,6 +362,10 @@ class FileCopy {
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
       this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     }
+    this.sinceNote += got;
+    if (this.o.journals?.note && (this.sinceNote >= NOTE_BYTES || performance.now() - this.lastNote >= NOTE_MS)) {
+      this.noting ??= this.note().catch(() => undefined).finally(() => (this.noting = undefined));
+    }
     return { got, reads };
   }
 
@@ -365,16 +377,47 @@ class FileCopy {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = performance.now();
     const snapshot = this.done.toJSON();
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (err) {
+      // A failed flush can leave data that reads back fine and is lost on disk.
+      if (!(err instanceof ConnectionError)) await this.voidNotes();
+      throw err;
+    }
     if (this.finished) return;
-    this.saving = journals.save(this.key, {
+    this.recorded = snapshot;
+    this.saving = journals.save(this.key, this.journal(snapshot));
+    await this.saving;
+  }
+
+  private journal(done: Range[], written?: Range[]): PartialJournal {
+    return {
       version: 1,
       source: this.source,
       dest: { label: this.o.dst.root.label, path: this.o.dstPath, partial: this.tmp },
       chunk: this.o.chunk,
-      done: snapshot,
-    });
-    await this.saving;
+      done,
+      written,
+    };
+  }
+
+  /**
+   * Note what the destination acknowledged so far: unlike a checkpoint it
+   * waits for no flush, so it trails the copy by a few MiB, not by the flush's
+   * round trip. A rerun checks the partial holds it before using it.
+   */
+  private async note(): Promise<void> {
+    this.sinceNote = 0;
+    this.lastNote = performance.now();
+    if (this.finished || this.notesVoid || this.done.size === 0) return;
+    await this.o.journals?.note?.(this.key, this.journal(this.recorded, this.done.toJSON()));
+  }
+
+  /** From now on no note vouches for unsynced data, and the last one is taken back. */
+  private async voidNotes(): Promise<void> {
+    this.notesVoid = true;
+    await this.noting;
+    await this.o.journals?.note?.(this.key, this.journal(this.recorded, [])).catch(() => undefined);
   }
 
   /**
@@ -463,21 +506,5 @@ class FileCopy {
     if (st.size !== length) {
       throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${length}`);
     }
-  }
-}
-
-async function hashRange(ep: Endpoint, path: string, start: number, end: number): Promise<string> {
-  const h = await ep.openRead(path);
-  try {
-    const buf = Buffer.allocUnsafe(end - start);
-    let got = 0;
-    while (got < buf.length) {
-      const n = await ep.read(h, buf, got, Math.min(buf.length - got, ep.limits.maxRead), start + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return createHash('sha256').update(buf.subarray(0, got)).digest('hex') + `:${got}`;
-  } finally {
-    await ep.close(h).catch(() => undefined);
   }
 }
