@@ -73,6 +73,12 @@ interface ChunkResult {
 }
 const FAILED: ChunkResult = { got: -1, reads: 0 };
 
+/**
+ * Copies (their done-sets, kept across reconnects) in which a flush failed: no
+ * note may vouch for their unsynced data again, not even from a later attempt.
+ */
+const flushFailed = new WeakSet<RangeSet>();
+
 /** Copies the file; resolves to its length (where the source said EOF). */
 export async function copyFile(o: CopyFileOptions): Promise<number> {
   const tmp = partialName(o.dstPath);
@@ -115,8 +121,6 @@ class FileCopy {
   private noting?: Promise<void>;
   private sinceNote = 0;
   private lastNote = performance.now();
-  /** Set when a flush failed: the data may read back fine yet be lost on disk, so no note may vouch for it. */
-  private notesVoid = false;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -409,13 +413,13 @@ class FileCopy {
   private async note(): Promise<void> {
     this.sinceNote = 0;
     this.lastNote = performance.now();
-    if (this.finished || this.notesVoid || this.done.size === 0) return;
+    if (this.finished || flushFailed.has(this.done) || this.done.size === 0) return;
     await this.o.journals?.note?.(this.key, this.journal(this.recorded, this.done.toJSON()));
   }
 
   /** From now on no note vouches for unsynced data, and the last one is taken back. */
   private async voidNotes(): Promise<void> {
-    this.notesVoid = true;
+    flushFailed.add(this.done);
     await this.noting;
     await this.o.journals?.note?.(this.key, this.journal(this.recorded, [])).catch(() => undefined);
   }
