@@ -508,7 +508,12 @@ class FileCopy {
   private async verifySize(dst: Endpoint, length: number): Promise<void> {
     const st = await dst.stat(this.tmp);
     if (st.size !== length) {
-      throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${length}`);
+      // The partial holds bytes past the end (an earlier run saw the source longer): resuming it would fail again.
+      await this.noting;
+      await this.o.journals?.remove(this.key).catch(() => undefined);
+      throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${length}`, {
+        hint: 'run again to copy it over from the start',
+      });
     }
   }
 }
