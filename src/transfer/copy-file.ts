@@ -5,11 +5,12 @@
  * there, so nothing incomplete ever appears under the final name. The file
  * ends where a read of the source meets EOF: the size stat gave is the plan,
  * not the length (/proc files stat as 0, a server's stat is only its word).
- * With a journal, progress is checkpointed (partial synced first) so an
+ * With a journal, progress is checkpointed (checkpoints.ts) so an
  * interrupted copy resumes where it stopped.
  */
-import { ConnectionError, FileError, InterruptedError, renameFileError } from '../errors.js';
+import { FileError, InterruptedError, renameFileError } from '../errors.js';
 import type { BufferPool, InflightBudget } from './budget.js';
+import { Checkpoints } from './checkpoints.js';
 import type { Endpoint, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
@@ -50,15 +51,6 @@ export interface CopyFileOptions {
   onResume?: (info: { resumedFrom: number } | { restarted: string }) => void;
 }
 
-/** Checkpoint the journal after this many bytes or milliseconds, whichever first. */
-const CHECKPOINT_BYTES = 16 * 1024 * 1024;
-const CHECKPOINT_MS = 1000;
-/**
- * Note what is written since the last sync after this many bytes or
- * milliseconds: a local file write, no sync, so it can trail the copy by little.
- */
-const NOTE_BYTES = 4 * 1024 * 1024;
-const NOTE_MS = 100;
 /**
  * What the first read past the planned size asks for. Most files end where
  * stat said, and this read only has to meet EOF: kept small, it holds little
@@ -72,12 +64,6 @@ interface ChunkResult {
   reads: number;
 }
 const FAILED: ChunkResult = { got: -1, reads: 0 };
-
-/**
- * Copies (their done-sets, kept across reconnects) in which a flush failed: no
- * note may vouch for their unsynced data again, not even from a later attempt.
- */
-const flushFailed = new WeakSet<RangeSet>();
 
 /** Copies the file; resolves to its length (where the source said EOF). */
 export async function copyFile(o: CopyFileOptions): Promise<number> {
@@ -97,36 +83,26 @@ class FileCopy {
   private readonly key: string;
   private readonly source: SourceIdentity;
   private failure: unknown;
-  private sinceCheckpoint = 0;
-  private lastCheckpoint = performance.now();
-  private checkpointing?: Promise<void>;
+  /** Absent when the copy keeps no journal (small files, no state directory). */
+  private readonly checkpoints?: Checkpoints;
   /** Small files stay on one lane pair: one open per side, not one per lane. */
   private pinned?: { src: Lane; dst: Lane };
   /** Lowest offset a read found the end of the source at, if any did. */
   private eofAt?: number;
   /** Highest offset a read found data up to: past eofAt, the source changed under us. */
   private dataEnd = 0;
-  /**
-   * Where checkpoints flush the partial: a handle on a session of its own.
-   * A server-side fsync of a big file can take a second, and the session
-   * doing it answers nothing else meanwhile: no data lane should wait.
-   */
-  private syncer?: { ep: Endpoint; h: FileHandle };
-  private handlesClosed = false;
-  /** Set once every byte is written: a checkpoint still flushing then records nothing. */
-  private finished = false;
-  private saving?: Promise<void>;
-  /** What the journal records as synced (the last checkpoint's snapshot, or what the rerun resumed from). */
-  private recorded: Range[] = [];
-  private noting?: Promise<void>;
-  private sinceNote = 0;
-  private lastNote = performance.now();
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
     // Only journaled (large) files need the key; thousands of small ones skip the hash.
     this.key = o.journals ? journalKey(o.dst.root.label, o.dstPath) : '';
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
+    if (o.journals) {
+      this.checkpoints = new Checkpoints({
+        journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
+        dst: o.dst, partial: tmp, createMode: o.createMode, dstHandles: this.dstHandles,
+      });
+    }
   }
 
   async run(): Promise<number> {
@@ -141,14 +117,11 @@ class FileCopy {
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
-      if (this.o.journals) void this.openSyncer();
+      void this.checkpoints?.openSyncer();
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       length = await this.pump();
     } catch (err) {
-      await this.checkpoint().catch(() => undefined);
-      // A dropped link fails the last flush: the note still tells the rerun what arrived.
-      await this.noting;
-      await this.note().catch(() => undefined);
+      await this.checkpoints?.afterFailure();
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
       if (truncate && this.done.size === 0) {
@@ -159,16 +132,14 @@ class FileCopy {
     // All writes are acknowledged, so the size is final: ask for it, and whether the source
     // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
     // A checkpoint still flushing is not waited for: the journal is about to go anyway.
-    this.finished = true;
+    if (this.checkpoints) this.checkpoints.finished = true;
     await Promise.all([this.closeAll(true), this.verifySize(dst0, length), this.verifySourceUnchanged()]);
     const dst = dst0;
     if (this.o.preserve) {
       await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
     }
     await dst.rename(this.tmp, this.o.dstPath);
-    await this.saving?.catch(() => undefined);
-    await this.noting;
-    await this.o.journals?.remove(this.key).catch(() => undefined);
+    await this.checkpoints?.remove();
     return length;
   }
 
@@ -191,7 +162,7 @@ class FileCopy {
     let why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await checkPartial(sides, j, hinted));
     if (!why) {
       for (const [s, e] of j.done) this.done.add(s, e);
-      this.recorded = j.done;
+      this.checkpoints!.recorded = j.done;
       // Not synced yet: the journal records them only after this run's next flush.
       if (await holdsWrites(sides, hinted, j.chunk)) for (const [s, e] of hinted) this.done.add(s, e);
       if (this.done.size === 0) why = 'the partial file does not match the source';
@@ -362,36 +333,8 @@ class FileCopy {
     }
     this.done.add(pos, pos + got);
     this.o.onBytes?.(got);
-    this.sinceCheckpoint += got;
-    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
-      this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    }
-    this.sinceNote += got;
-    if (this.o.journals?.note && (this.sinceNote >= NOTE_BYTES || performance.now() - this.lastNote >= NOTE_MS)) {
-      this.noting ??= this.note().catch(() => undefined).finally(() => (this.noting = undefined));
-    }
+    this.checkpoints?.wrote(got);
     return { got, reads };
-  }
-
-  /** Sync what is written, then record it: the journal never runs ahead of the disk. */
-  private async checkpoint(): Promise<void> {
-    const journals = this.o.journals;
-    if (!journals || this.done.size === 0) return;
-    await this.checkpointing;
-    this.sinceCheckpoint = 0;
-    this.lastCheckpoint = performance.now();
-    const snapshot = this.done.toJSON();
-    try {
-      await this.flush();
-    } catch (err) {
-      // A failed flush can leave data that reads back fine and is lost on disk.
-      if (!(err instanceof ConnectionError)) await this.voidNotes();
-      throw err;
-    }
-    if (this.finished) return;
-    this.recorded = snapshot;
-    this.saving = journals.save(this.key, this.journal(snapshot));
-    await this.saving;
   }
 
   private journal(done: Range[], written?: Range[]): PartialJournal {
@@ -405,69 +348,10 @@ class FileCopy {
     };
   }
 
-  /**
-   * Note what the destination acknowledged so far: unlike a checkpoint it
-   * waits for no flush, so it trails the copy by a few MiB, not by the flush's
-   * round trip. A rerun checks the partial holds it before using it.
-   */
-  private async note(): Promise<void> {
-    this.sinceNote = 0;
-    this.lastNote = performance.now();
-    if (this.finished || flushFailed.has(this.done) || this.done.size === 0) return;
-    await this.o.journals?.note?.(this.key, this.journal(this.recorded, this.done.toJSON()));
-  }
-
-  /** From now on no note vouches for unsynced data, and the last one is taken back. */
-  private async voidNotes(): Promise<void> {
-    flushFailed.add(this.done);
-    await this.noting;
-    await this.o.journals?.note?.(this.key, this.journal(this.recorded, [])).catch(() => undefined);
-  }
-
-  /**
-   * Flush the partial to stable storage. fsync acts on the file, not the
-   * handle, so one handle flushes what every lane wrote. A server without
-   * fsync@openssh.com makes it a no-op; one that fails it (EIO, a dropped
-   * link) must not have its data marked as safe, so failures propagate.
-   */
-  private async flush(): Promise<void> {
-    // Until its session is open (or if it never opens), a data handle does it.
-    const own = this.syncer;
-    if (own) {
-      try {
-        return await own.ep.fsync!(own.h);
-      } catch (err) {
-        // A disk error is the answer; only a dead session means: flush another way.
-        if (!(err instanceof ConnectionError)) throw err;
-        this.syncer = undefined;
-        this.o.dst.dropSpare(own.ep);
-      }
-    }
-    for (const [ep, h] of this.dstHandles) {
-      const handle = await h.catch(() => undefined);
-      if (handle && ep.fsync) return ep.fsync(handle);
-    }
-  }
-
-  private async openSyncer(): Promise<void> {
-    try {
-      const ep = await this.o.dst.spare();
-      if (!ep?.fsync) return;
-      // Never created here: this open may reach the server after the partial is renamed or removed.
-      const h = await ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false, create: false });
-      if (this.handlesClosed) await ep.close(h);
-      else this.syncer = { ep, h };
-    } catch {
-      // No session of its own: checkpoints flush through a data handle.
-    }
-  }
-
   private async closeAll(strict: boolean): Promise<void> {
     // On failure the journal must hold all that is safe, so the last checkpoint is waited for.
-    if (!strict) await this.checkpointing?.catch(() => undefined);
-    // The flush handle wrote nothing, so its close reports nothing: never wait behind its flush.
-    this.handlesClosed = true;
-    if (this.syncer) void this.syncer.ep.close(this.syncer.h).catch(() => undefined);
+    if (!strict) await this.checkpoints?.settled();
+    this.checkpoints?.closeSyncer();
     const closes: Promise<void>[] = [];
     for (const [ep, h] of this.srcHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
     // A remote server may report a failed write only at close: on success it must count.
@@ -509,8 +393,7 @@ class FileCopy {
     const st = await dst.stat(this.tmp);
     if (st.size !== length) {
       // The partial holds bytes past the end (an earlier run saw the source longer): resuming it would fail again.
-      await this.noting;
-      await this.o.journals?.remove(this.key).catch(() => undefined);
+      await this.checkpoints?.remove();
       throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${length}`, {
         hint: 'run again to copy it over from the start',
       });
