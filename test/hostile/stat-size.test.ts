@@ -1,6 +1,7 @@
 // Catalog 27 and 28: a size a server reports that is not the file's length.
-// 27: stat says 0 and reads return data (a FUSE-like or /proc-like file):
-//     read until EOF, identical, exit 0, --json bytes is the length.
+// 27: stat says 0, or leaves the size out, and reads return data (a FUSE-like
+//     or /proc-like file): read until EOF, identical, exit 0, --json bytes is
+//     the length.
 // 28: stat understates the size: the data past it is copied (as OpenSSH's
 //     sftp reads until EOF), identical, exit 0; for a journaled file cut past
 //     the planned size, the rerun resumes past it and ends identical.
@@ -45,6 +46,19 @@ describe.concurrent('27: stat says 0, reads return data', () => {
       expect(ofType(jsonEvents(r.stdout), 'summary')[0].bytes).toBe(size);
     });
   }
+});
+
+describe.concurrent('27: stat without a size (the SIZE flag absent)', () => {
+  it('is read until EOF like a stat of 0: identical, exit 0', async () => {
+    const data = randomBytes(300 * 1024 + 5);
+    const srv = await serve({ statAttrs: (p, a) => (p === '/nosize.bin' ? { ...a, size: undefined as unknown as number } : a) });
+    await fs.writeFile(path.join(srv.root, 'nosize.bin'), data);
+    const dst = path.join(srv.work, 'nosize.bin');
+    const r = await srv.cp(['--json', srv.remote('/nosize.bin'), dst]);
+    expect(r.code, r.stderr).toBe(0);
+    await expectIdentical(dst, sha256(data));
+    expect(bytesSent(r.stdout)).toBe(data.length);
+  });
 });
 
 describe.concurrent('28: stat understates the size', () => {
