@@ -56,7 +56,8 @@ describe.concurrent('/proc files: stat says 0, reads return data', () => {
     it(`download ${source}: identical to cat, exit 0, --json bytes is its length`, async () => {
       const dir = await fs.mkdtemp(path.join(work, `down-${name}-`));
       const before = await fs.readFile(source);
-      const r = await cp(['--json', `127.0.0.1:${source}`, dir]);
+      // kallsyms takes one round trip per page: give a loaded machine time.
+      const r = await cp(['--json', `127.0.0.1:${source}`, dir], { timeoutMs: 50_000 });
       expect(r.code, r.stderr).toBe(0);
       await expectAsCat(path.join(dir, name), before, source);
       const [file] = ofType(jsonEvents(r.stdout), 'file');
@@ -66,7 +67,7 @@ describe.concurrent('/proc files: stat says 0, reads return data', () => {
     it(`upload ${source}: identical to cat on the server, exit 0`, async () => {
       const dir = await fs.mkdtemp(path.join(work, `up-${name}-`));
       const before = await fs.readFile(source);
-      const r = await cp(['-q', source, `127.0.0.1:${dir}/`]);
+      const r = await cp(['-q', source, `127.0.0.1:${dir}/`], { timeoutMs: 50_000 });
       expect(r.code, r.stderr).toBe(0);
       await expectAsCat(path.join(dir, name), before, source);
     });
@@ -96,7 +97,7 @@ describe.concurrent('a local file that grows while it is uploaded', () => {
     // 4 Mbit/s: 2 MiB takes about 4 s, so the append below lands mid-copy, wherever the copy is.
     const run = cp(['-l', '4000', local, `127.0.0.1:${remote}`]);
     const partial = path.join(path.dirname(remote), '.log.txt.ferry-part');
-    for (let i = 0; i < 200 && !((await fs.stat(partial).catch(() => undefined))?.size ?? 0); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 600 && !((await fs.stat(partial).catch(() => undefined))?.size ?? 0); i++) await new Promise((r) => setTimeout(r, 25));
     expect((await fs.stat(partial)).size, 'the copy started').toBeGreaterThan(0);
     const tail = randomBytes(64 * 1024);
     await fs.appendFile(local, tail);
