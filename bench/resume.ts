@@ -5,7 +5,8 @@
  * direction (--retries 0, one connection, so the run stops there), then the
  * same command runs again through a proxy that only counts. Both directions.
  * Prints the bytes the rerun moved against what was still missing when the
- * link died. Needs `npm run build` first.
+ * link died, and what it moved the other way (replies, and the chunks of the
+ * partial read back to check it). Needs `npm run build` first.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -63,7 +64,7 @@ try {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise<number | null>((r) => child.on('close', r));
       await proxy.close();
-      return { code, stderr: stderr.trim(), bytes: proxy.bytes[flow] };
+      return { code, stderr: stderr.trim(), bytes: proxy.bytes[flow], back: proxy.bytes[flow === 'up' ? 'down' : 'up'] };
     };
     const cutAt = Math.round(size * at);
     const first = await run({ cutAfterBytes: { [flow]: cutAt } });
@@ -76,6 +77,7 @@ try {
       `  first run exit ${first.code} (${first.stderr.split('\n').pop()})`,
       `  rerun exit ${second.code}, identical: ${ok}`,
       `  rerun moved ${(second.bytes / MiB).toFixed(1)} MiB over the link (SSH framing included); ${(missing / MiB).toFixed(1)} MiB were missing`,
+      `  and ${(second.back / MiB).toFixed(1)} MiB the other way (replies, and the partial read back to check it before resuming)`,
       `  excess ${(excess / MiB).toFixed(1)} MiB = ${(excess / CHUNK).toFixed(1)} chunks of 256 KiB = ${((100 * excess) / size).toFixed(2)}% of the file`,
     ].join('\n'));
   }

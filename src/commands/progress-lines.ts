@@ -124,8 +124,15 @@ function percent(p: Progress): number {
   return p.total > 0 ? Math.min(100, Math.floor((p.bytes / p.total) * 100)) : 100;
 }
 
-/** A file in flight: `name  45% [=====>   ] 43.0MiB 4.8MiB/s ETA 00:12`. */
+/**
+ * A file in flight: `name  45% [=====>   ] 43.0MiB 4.8MiB/s ETA 00:12`. A
+ * file whose length is found by reading (stat said 0, as /proc files do, or
+ * it reads on past its stat) shows bytes and rate only: no percentage or ETA.
+ */
 export function liveLine(p: Progress, width: number): string {
+  if (p.total <= 0 || p.bytes > p.total) {
+    return compose({ name: p.name, lead: [], cells: [formatBytes(p.bytes).padStart(9), formatRate(p.rate).padStart(11)] }, width);
+  }
   const eta = p.rate > 0 ? (p.total - p.bytes) / p.rate : NaN;
   return compose({
     name: p.name,

@@ -54,13 +54,16 @@ export class InflightBudget {
     this.inflight += bytes;
   }
 
-  /** A request finished; `acked` is false when it failed (no throughput credit). */
-  release(bytes: number, acked: boolean): void {
+  /**
+   * A request finished; `acked` is false when it failed (no throughput credit).
+   * `moved` is what it really carried when less than it reserved (a read that met the end).
+   */
+  release(bytes: number, acked: boolean, moved = bytes): void {
     this.inflight -= bytes;
     if (acked) {
       const now = performance.now();
       this.lastAck = now;
-      const d = this.controller.onAck(bytes, now);
+      const d = this.controller.onAck(moved, now);
       if (d) this.decided(d);
     }
     this.wake();

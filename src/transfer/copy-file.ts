@@ -2,25 +2,31 @@
  * Copy one regular file between two endpoints. Chunks are requested as the
  * run's window allows, spread over the lanes of each side; data goes to a
  * hidden partial name that is renamed into place only when every byte is
- * there, so nothing incomplete ever appears under the final name. With a
- * journal, progress is checkpointed (partial synced first) so an interrupted
- * copy resumes where it stopped.
+ * there, so nothing incomplete ever appears under the final name. The file
+ * ends where a read of the source meets EOF: the size stat gave is the plan,
+ * not the length (/proc files stat as 0, a server's stat is only its word).
+ * With a journal, progress is checkpointed (checkpoints.ts) so an
+ * interrupted copy resumes where it stopped.
  */
-import { createHash } from 'node:crypto';
-import { ConnectionError, FileError, InterruptedError, renameFileError } from '../errors.js';
+import { FileError, InterruptedError, renameFileError } from '../errors.js';
 import type { BufferPool, InflightBudget } from './budget.js';
+import { Checkpoints } from './checkpoints.js';
 import type { Endpoint, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
 import type { Lane, LanePool } from './lanes.js';
 import { partialName } from './names.js';
-import { RangeSet } from './ranges.js';
+import { RangeSet, type Range } from './ranges.js';
+import { checkPartial, holdsWrites, unsyncedWrites } from './resume-check.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CopyFileOptions {
   src: LanePool;
   srcPath: string;
-  /** Bytes to copy: the size stat reported when the file was chosen. */
+  /**
+   * The size stat reported when the file was chosen: the plan. The copy reads
+   * on past it until EOF, and a source that ends before it is an error.
+   */
   size: number;
   srcMtime: number;
   dst: LanePool;
@@ -45,14 +51,25 @@ export interface CopyFileOptions {
   onResume?: (info: { resumedFrom: number } | { restarted: string }) => void;
 }
 
-/** Checkpoint the journal after this many bytes or milliseconds, whichever first. */
-const CHECKPOINT_BYTES = 16 * 1024 * 1024;
-const CHECKPOINT_MS = 1000;
+/**
+ * What the first read past the planned size asks for. Most files end where
+ * stat said, and this read only has to meet EOF: kept small, it holds little
+ * of the window; a small /proc file still fits in it whole.
+ */
+const PROBE_BYTES = 16 * 1024;
 
-export async function copyFile(o: CopyFileOptions): Promise<void> {
+/** What one chunk request did: bytes copied, and the read requests it took (more than one: answered in pieces). */
+interface ChunkResult {
+  got: number;
+  reads: number;
+}
+const FAILED: ChunkResult = { got: -1, reads: 0 };
+
+/** Copies the file; resolves to its length (where the source said EOF). */
+export async function copyFile(o: CopyFileOptions): Promise<number> {
   const tmp = partialName(o.dstPath);
   try {
-    await new FileCopy(o, tmp).run();
+    return await new FileCopy(o, tmp).run();
   } catch (err) {
     // The user named the final path; errors about our partial file should too.
     throw renameFileError(err, tmp, o.dstPath);
@@ -66,35 +83,31 @@ class FileCopy {
   private readonly key: string;
   private readonly source: SourceIdentity;
   private failure: unknown;
-  private sinceCheckpoint = 0;
-  private lastCheckpoint = performance.now();
-  private checkpointing?: Promise<void>;
+  /** Absent when the copy keeps no journal (small files, no state directory). */
+  private readonly checkpoints?: Checkpoints;
   /** Small files stay on one lane pair: one open per side, not one per lane. */
   private pinned?: { src: Lane; dst: Lane };
   /** Lowest offset a read found the end of the source at, if any did. */
   private eofAt?: number;
-  /**
-   * Where checkpoints flush the partial: a handle on a session of its own.
-   * A server-side fsync of a big file can take a second, and the session
-   * doing it answers nothing else meanwhile: no data lane should wait.
-   */
-  private syncer?: { ep: Endpoint; h: FileHandle };
-  private handlesClosed = false;
-  /** Set once every byte is written: a checkpoint still flushing then records nothing. */
-  private finished = false;
-  private saving?: Promise<void>;
-  private readonly startedAt = performance.now();
-  private syncerAsked = false;
+  /** Highest offset a read found data up to: past eofAt, the source changed under us. */
+  private dataEnd = 0;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
     // Only journaled (large) files need the key; thousands of small ones skip the hash.
     this.key = o.journals ? journalKey(o.dst.root.label, o.dstPath) : '';
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
+    if (o.journals) {
+      this.checkpoints = new Checkpoints({
+        journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
+        dst: o.dst, partial: tmp, createMode: o.createMode, dstHandles: this.dstHandles, size: o.size,
+      });
+    }
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<number> {
     const truncate = !(await this.resumePoint());
+    let length: number;
     // Open the first pair up front (on the least busy lanes, so many small files
     // spread over the sessions) and a missing source or unwritable target fails fast.
     const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
@@ -105,9 +118,9 @@ class FileCopy {
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
-      await this.pump();
+      length = await this.pump();
     } catch (err) {
-      await this.checkpoint().catch(() => undefined);
+      await this.checkpoints?.afterFailure();
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
       if (truncate && this.done.size === 0) {
@@ -118,21 +131,22 @@ class FileCopy {
     // All writes are acknowledged, so the size is final: ask for it, and whether the source
     // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
     // A checkpoint still flushing is not waited for: the journal is about to go anyway.
-    this.finished = true;
-    await Promise.all([this.closeAll(true), this.verifySize(dst0), this.verifySourceUnchanged()]);
+    if (this.checkpoints) this.checkpoints.finished = true;
+    await Promise.all([this.closeAll(true), this.verifySize(dst0, length), this.verifySourceUnchanged()]);
     const dst = dst0;
     if (this.o.preserve) {
       await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
     }
     await dst.rename(this.tmp, this.o.dstPath);
-    await this.saving?.catch(() => undefined);
-    await this.o.journals?.remove(this.key).catch(() => undefined);
+    await this.checkpoints?.remove();
+    return length;
   }
 
   /**
    * Decide whether the partial from an interrupted run can be trusted: same
    * source, journal consistent with the file, and the last recorded chunk
-   * equal on both sides. Returns true when resuming.
+   * equal on both sides. What the note says was written since the last sync
+   * is used only once the partial shows it holds it. Returns true when resuming.
    */
   private async resumePoint(): Promise<boolean> {
     if (this.done.size > 0) return true; // Retrying within this run.
@@ -142,33 +156,23 @@ class FileCopy {
       await this.o.journals!.remove(this.key);
       return false;
     }
-    const why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await this.checkPartial(j));
+    const sides = { src: this.o.src.root, srcPath: this.o.srcPath, dst: this.o.dst.root, partial: this.tmp };
+    const hinted = unsyncedWrites(j);
+    let why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await checkPartial(sides, j, hinted));
+    if (!why) {
+      for (const [s, e] of j.done) this.done.add(s, e);
+      this.checkpoints!.recorded = j.done;
+      // Not synced yet: the journal records them only after this run's next flush.
+      if (await holdsWrites(sides, hinted, j.chunk)) for (const [s, e] of hinted) this.done.add(s, e);
+      if (this.done.size === 0) why = 'the partial file does not match the source';
+    }
     if (why) {
       this.o.onResume?.({ restarted: why });
       await this.o.journals!.remove(this.key);
       return false;
     }
-    for (const [s, e] of j.done) this.done.add(s, e);
     this.o.onResume?.({ resumedFrom: this.done.size });
-    return this.done.size > 0;
-  }
-
-  private async checkPartial(j: PartialJournal): Promise<string | null> {
-    if (j.done.length === 0) return 'nothing was recorded as copied';
-    const dst = this.o.dst.root;
-    const src = this.o.src.root;
-    let size: number;
-    try {
-      size = (await dst.stat(this.tmp)).size;
-    } catch (err) {
-      if (isNotFound(err)) return 'the partial file is gone';
-      throw err;
-    }
-    const end = j.done[j.done.length - 1][1];
-    if (size < end) return `the partial file is shorter (${size}) than recorded (${end})`;
-    const start = Math.max(j.done[j.done.length - 1][0], end - j.chunk);
-    const [a, b] = await Promise.all([hashRange(src, this.o.srcPath, start, end), hashRange(dst, this.tmp, start, end)]);
-    return a === b ? null : 'the partial file does not match the source';
+    return true;
   }
 
   private handle(map: Map<Endpoint, Promise<FileHandle>>, lane: Lane, open: () => Promise<FileHandle>): Promise<FileHandle> {
@@ -180,36 +184,100 @@ class FileCopy {
     return h;
   }
 
-  private async pump(): Promise<void> {
-    const inflight = new Set<Promise<void>>();
-    const { chunk, budget } = this.o;
-    outer: for (const [start, end] of this.done.missing(this.o.size)) {
+  /** Copies every chunk still missing, then reads on until EOF; resolves to the length. */
+  private async pump(): Promise<number> {
+    const inflight = new Set<Promise<ChunkResult>>();
+    const { chunk } = this.o;
+    plan: for (const [start, end] of this.done.missing(this.o.size)) {
       for (let pos = start; pos < end; pos += chunk) {
-        if (this.failure !== undefined) break outer;
-        if (this.o.signal?.aborted) {
-          this.failure = new InterruptedError('interrupted');
-          break outer;
-        }
-        const len = Math.min(chunk, end - pos);
-        await budget.acquire(len);
-        if (this.failure !== undefined) {
-          budget.release(len, false);
-          break outer;
-        }
-        const p: Promise<void> = this.copyChunk(pos, len).then(
-          () => budget.release(len, true),
-          (err) => {
-            this.failure ??= err;
-            budget.release(len, false);
-          },
-        ).finally(() => inflight.delete(p));
-        inflight.add(p);
+        if (!(await this.issue(inflight, pos, Math.min(chunk, end - pos), false))) break plan;
       }
     }
+    await this.readToEof(inflight);
     await Promise.all(inflight);
     // Reads race: name the first offset the source ended at, not whichever read failed first.
-    if (this.eofAt !== undefined) throw this.eofError(this.eofAt);
+    if (this.eofAt !== undefined && this.eofAt < this.o.size) throw this.eofError(this.eofAt);
     if (this.failure !== undefined) throw this.failure;
+    const length = this.eofAt!;
+    if (this.dataEnd > length) {
+      // One read met the end, a later one found data past it: the file grew while it was read.
+      throw new FileError('read', this.o.src.root.side, this.o.srcPath, `changed while being copied (it ended at ${length}, then had data up to ${this.dataEnd})`, {
+        hint: 'nothing was put in place; run again to copy it as it is now',
+      });
+    }
+    return length;
+  }
+
+  /**
+   * Past the planned size, read until the source says EOF, as OpenSSH's sftp
+   * does. The first read goes out right behind the last planned chunks, so a
+   * file that ends where stat said costs no extra round trip. Each read
+   * answered whole at once lets one more go ahead (slow start), so a long file
+   * of unknown length is pipelined, not read one round trip per chunk. A
+   * source that answers in pieces is read strictly in order instead: /proc
+   * files answer a page at a time, and every read not at the offset where the
+   * last one stopped makes the kernel regenerate the file up to it.
+   */
+  private async readToEof(inflight: Set<Promise<ChunkResult>>): Promise<void> {
+    const { chunk } = this.o;
+    const ahead = new Set<Promise<ChunkResult>>();
+    let allowed = 1;
+    let len = Math.min(PROBE_BYTES, chunk);
+    let next = this.o.size;
+    while (this.eofAt === undefined) {
+      if (ahead.size >= allowed) {
+        await Promise.race(ahead);
+        continue;
+      }
+      // What is already here (resumed, or copied before a reconnect) is not read again.
+      const [gap, gapEnd] = this.done.gapFrom(next);
+      next = gap;
+      // Longer than a small file after all: spread it over the lanes.
+      if (next > 4 * chunk) this.pinned = undefined;
+      const want = Math.min(len, gapEnd - gap);
+      const p = (await this.issue(inflight, next, want, true))?.copied;
+      if (!p) return;
+      ahead.add(p);
+      void p.then((r) => {
+        ahead.delete(p);
+        if (r.got === want && r.reads === 1) allowed++;
+      });
+      next += want;
+      len = chunk;
+    }
+  }
+
+  /**
+   * Starts one chunk's copy once the window has room. Resolves to the
+   * request (wrapped, as a promise resolved with a promise would wait for
+   * it), or undefined once the copy is failing or stopped and nothing more
+   * should start.
+   */
+  private async issue(inflight: Set<Promise<ChunkResult>>, pos: number, len: number, past: boolean): Promise<{ copied: Promise<ChunkResult> } | undefined> {
+    const { budget } = this.o;
+    if (this.failure !== undefined) return undefined;
+    if (this.o.signal?.aborted) {
+      this.failure = new InterruptedError('interrupted');
+      return undefined;
+    }
+    await budget.acquire(len);
+    if (this.failure !== undefined) {
+      budget.release(len, false);
+      return undefined;
+    }
+    const p: Promise<ChunkResult> = this.copyChunk(pos, len, past).then(
+      (r) => {
+        budget.release(len, true, r.got);
+        return r;
+      },
+      (err) => {
+        this.failure ??= err;
+        budget.release(len, false);
+        return FAILED;
+      },
+    ).finally(() => inflight.delete(p));
+    inflight.add(p);
+    return { copied: p };
   }
 
   private eofError(at: number): FileError {
@@ -218,32 +286,42 @@ class FileCopy {
     });
   }
 
-  private async copyChunk(pos: number, len: number): Promise<void> {
+  /**
+   * Copies [pos, pos+len). Past the planned size (`past`) the source may end
+   * inside it: then what was there is copied.
+   */
+  private async copyChunk(pos: number, len: number, past: boolean): Promise<ChunkResult> {
     const srcLane = this.pinned?.src ?? this.o.src.pick();
     const dstLane = this.pinned?.dst ?? this.o.dst.pick();
     srcLane.inflight++;
     dstLane.inflight++;
-    let buf: Buffer | undefined = this.o.buffers.get();
+    // A probe is small: a buffer of its own, so it holds no chunk-sized one (put() drops it).
+    let buf: Buffer | undefined = len < this.o.chunk && len <= PROBE_BYTES ? Buffer.allocUnsafe(len) : this.o.buffers.get();
+    let got = 0;
+    let reads = 0;
     try {
       const input = await this.handle(this.srcHandles, srcLane, () => srcLane.ep.openRead(this.o.srcPath));
-      let got = 0;
-      // A server may answer with fewer bytes than asked: ask again for the rest.
+      // A server may answer with fewer bytes than asked: ask again for the rest, until EOF.
       while (got < len) {
         const n = await srcLane.ep.read(input, buf!, got, len - got, pos + got);
+        reads++;
         if (n === 0) {
           this.eofAt = Math.min(this.eofAt ?? Infinity, pos + got);
-          throw this.eofError(pos + got);
+          if (!past) throw this.eofError(pos + got);
+          break;
         }
         got += n;
       }
-      if (this.o.limiter && !(await this.o.limiter.take(len, this.o.signal))) throw new InterruptedError('interrupted');
+      if (got === 0) return { got, reads };
+      this.dataEnd = Math.max(this.dataEnd, pos + got);
+      if (this.o.limiter && !(await this.o.limiter.take(got, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
       const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
-      const written = dstLane.ep.write(output, buf, 0, len, pos);
-      if (dstLane.ep.copiesWrites && len <= dstLane.ep.limits.maxWrite) {
+      const written = dstLane.ep.write(output, buf!, 0, got, pos);
+      if (dstLane.ep.copiesWrites && got <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
         // the next request now, so memory is one window, not two.
-        this.o.buffers.put(buf);
+        this.o.buffers.put(buf!);
         buf = undefined;
       }
       await written;
@@ -252,91 +330,27 @@ class FileCopy {
       srcLane.inflight--;
       dstLane.inflight--;
     }
-    this.done.add(pos, pos + len);
-    this.o.onBytes?.(len);
-    this.sinceCheckpoint += len;
-    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
-      this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    }
+    this.done.add(pos, pos + got);
+    this.o.onBytes?.(got);
+    this.checkpoints?.wrote(got);
+    return { got, reads };
   }
 
-  /** Sync what is written, then record it: the journal never runs ahead of the disk. */
-  private async checkpoint(): Promise<void> {
-    const journals = this.o.journals;
-    if (!journals || this.done.size === 0) return;
-    await this.checkpointing;
-    this.sinceCheckpoint = 0;
-    this.lastCheckpoint = performance.now();
-    const snapshot = this.done.toJSON();
-    // Asked at the first checkpoint, once the rate says how long the file has left to go;
-    // data goes on meanwhile, only this first record waits for the session.
-    if (!this.syncerAsked) {
-      this.syncerAsked = true;
-      await this.openSyncer(this.secsLeft());
-    }
-    await this.flush();
-    if (this.finished) return;
-    this.saving = journals.save(this.key, {
+  private journal(done: Range[], written?: Range[]): PartialJournal {
+    return {
       version: 1,
       source: this.source,
       dest: { label: this.o.dst.root.label, path: this.o.dstPath, partial: this.tmp },
       chunk: this.o.chunk,
-      done: snapshot,
-    });
-    await this.saving;
-  }
-
-  /**
-   * Flush the partial to stable storage. fsync acts on the file, not the
-   * handle, so one handle flushes what every lane wrote. A server without
-   * fsync@openssh.com makes it a no-op; one that fails it (EIO, a dropped
-   * link) must not have its data marked as safe, so failures propagate.
-   */
-  private async flush(): Promise<void> {
-    // Until its session is open (or if it never opens), a data handle does it.
-    const own = this.syncer;
-    if (own) {
-      try {
-        return await own.ep.fsync!(own.h);
-      } catch (err) {
-        // A disk error is the answer; only a dead session means: flush another way.
-        if (!(err instanceof ConnectionError)) throw err;
-        this.syncer = undefined;
-        this.o.dst.dropSpare(own.ep);
-      }
-    }
-    for (const [ep, h] of this.dstHandles) {
-      const handle = await h.catch(() => undefined);
-      if (handle && ep.fsync) return ep.fsync(handle);
-    }
-  }
-
-  /** Seconds this copy has left at its rate so far. */
-  private secsLeft(): number {
-    const secs = (performance.now() - this.startedAt) / 1000;
-    const rate = this.done.size / Math.max(secs, 1e-3);
-    return rate > 0 ? Math.max(0, this.o.size - this.done.size) / rate : Infinity;
-  }
-
-  private async openSyncer(secsLeft: number): Promise<void> {
-    try {
-      const ep = await this.o.dst.spare(secsLeft);
-      if (!ep?.fsync) return;
-      // Never created here: this open may reach the server after the partial is renamed or removed.
-      const h = await ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false, create: false });
-      if (this.handlesClosed) await ep.close(h);
-      else this.syncer = { ep, h };
-    } catch {
-      // No session of its own: checkpoints flush through a data handle.
-    }
+      done,
+      written,
+    };
   }
 
   private async closeAll(strict: boolean): Promise<void> {
     // On failure the journal must hold all that is safe, so the last checkpoint is waited for.
-    if (!strict) await this.checkpointing?.catch(() => undefined);
-    // The flush handle wrote nothing, so its close reports nothing: never wait behind its flush.
-    this.handlesClosed = true;
-    if (this.syncer) void this.syncer.ep.close(this.syncer.h).catch(() => undefined);
+    if (!strict) await this.checkpoints?.settled();
+    this.checkpoints?.closeSyncer();
     const closes: Promise<void>[] = [];
     for (const [ep, h] of this.srcHandles) closes.push(h.then((x) => ep.close(x), () => undefined));
     // A remote server may report a failed write only at close: on success it must count.
@@ -348,8 +362,10 @@ class FileCopy {
   /**
    * A source written to while it was read would leave a mix of old and new
    * bytes under the final name: refuse it (the rerun copies it as it is then).
-   * One that vanished after it was opened was read whole through the open
-   * handle, so that copy stands.
+   * Its stat now is compared with its stat then, never with the length read:
+   * a stat that understates the length, unchanged, is the source holding
+   * still. One that vanished after it was opened was read whole through the
+   * open handle, so that copy stands.
    */
   private async verifySourceUnchanged(): Promise<void> {
     const src = this.o.src.root;
@@ -362,34 +378,24 @@ class FileCopy {
     }
     // Compare only what both stats carry (some servers list no times).
     const moved = Number.isFinite(now.mtime) && Number.isFinite(this.o.srcMtime) && now.mtime !== this.o.srcMtime;
-    if (now.size !== this.o.size || moved) {
-      const what = now.size !== this.o.size ? `its size went from ${this.o.size} to ${now.size}` : 'it was modified';
+    // A size of 0 said "read and see" (/proc, FUSE): a size there now is no change of content.
+    const resized = this.o.size !== 0 && now.size !== this.o.size;
+    if (resized || moved) {
+      const what = resized ? `its size went from ${this.o.size} to ${now.size}` : 'it was modified';
       throw new FileError('read', src.side, this.o.srcPath, `changed while being copied (${what})`, {
         hint: 'nothing was put in place; run again to copy it as it is now',
       });
     }
   }
 
-  private async verifySize(dst: Endpoint): Promise<void> {
+  private async verifySize(dst: Endpoint, length: number): Promise<void> {
     const st = await dst.stat(this.tmp);
-    if (st.size !== this.o.size) {
-      throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${this.o.size}`);
+    if (st.size !== length) {
+      // The partial holds bytes past the end (an earlier run saw the source longer): resuming it would fail again.
+      await this.checkpoints?.remove();
+      throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${length}`, {
+        hint: 'run again to copy it over from the start',
+      });
     }
-  }
-}
-
-async function hashRange(ep: Endpoint, path: string, start: number, end: number): Promise<string> {
-  const h = await ep.openRead(path);
-  try {
-    const buf = Buffer.allocUnsafe(end - start);
-    let got = 0;
-    while (got < buf.length) {
-      const n = await ep.read(h, buf, got, Math.min(buf.length - got, ep.limits.maxRead), start + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return createHash('sha256').update(buf.subarray(0, got)).digest('hex') + `:${got}`;
-  } finally {
-    await ep.close(h).catch(() => undefined);
   }
 }

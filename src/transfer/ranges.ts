@@ -36,6 +36,17 @@ export class RangeSet {
     return this.ranges.length > 0 && this.ranges[0][0] === 0 ? this.ranges[0][1] : 0;
   }
 
+  /** The gap at or after `pos`: from where the covered run holding `pos` ends to where the next one starts (Infinity: none). */
+  gapFrom(pos: number): Range {
+    let at = pos;
+    for (const [s, e] of this.ranges) {
+      if (e <= at) continue;
+      if (s > at) return [at, s];
+      at = e;
+    }
+    return [at, Infinity];
+  }
+
   /** The gaps in [0, total). */
   missing(total: number): Range[] {
     const gaps: Range[] = [];

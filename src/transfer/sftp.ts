@@ -29,7 +29,8 @@ export const MAX_LIST_ENTRIES = 1_000_000;
 function toAttrs(st: Stats): FileAttrs {
   const type = st.mode & S_IFMT;
   const kind = type === 0o100000 ? 'file' : type === 0o040000 ? 'dir' : type === 0o120000 ? 'symlink' : 'other';
-  return { kind, size: Number(st.size), mode: st.mode & 0o7777, mtime: st.mtime, atime: st.atime };
+  // A server may leave the size out (no SIZE flag): 0 is the engine's "read until EOF".
+  return { kind, size: st.size === undefined ? 0 : Number(st.size), mode: st.mode & 0o7777, mtime: st.mtime, atime: st.atime };
 }
 
 export interface SftpEndpointOptions {

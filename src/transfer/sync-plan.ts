@@ -7,7 +7,9 @@
  * - A regular file missing on the target is new; one whose size or mtime
  *   (whole seconds) differs is changed; otherwise it is skipped (rsync's quick
  *   check). With --checksum, same-size files are compared by content instead
- *   of mtime. --update skips files whose target copy is newer; --ignore-existing
+ *   of mtime. A source whose stat says 0 bytes (/proc, FUSE) has no size to
+ *   compare: it is sent unless the target is empty too, or, with --checksum,
+ *   unless the contents match. --update skips files whose target copy is newer; --ignore-existing
  *   skips every file the target already has.
  * - Directories are created parents first; their mode and mtime are set after
  *   their contents (the caller runs `fixups` last), as are the mode and times
@@ -86,12 +88,12 @@ function isUnder(p: string, dirs: ReadonlySet<string>): boolean {
   return dirs.has(p) || ancestors(p).some((a) => dirs.has(a));
 }
 
-/** Files present on both sides with the same size: the ones --checksum must hash. */
+/** Files present on both sides with the same size (or a source size of 0, which says nothing): the ones --checksum must hash. */
 export function checksumCandidates(src: TreeView, dst: TreeView): string[] {
   const out: string[] = [];
   for (const [path, s] of src.entries) {
     const d = dst.entries.get(path);
-    if (s.kind === 'file' && d?.kind === 'file' && d.size === s.size) out.push(path);
+    if (s.kind === 'file' && d?.kind === 'file' && (d.size === s.size || s.size === 0)) out.push(path);
   }
   return out.sort();
 }
@@ -101,7 +103,10 @@ function fileDecision(s: FileAttrs, d: FileAttrs | undefined, o: SyncPlanOptions
   if (o.ignoreExisting) return { action: 'skipped', reason: 'exists on the target' };
   if (d.kind === 'symlink') return { action: 'changed', reason: 'a symlink on the target' };
   if (o.update && sec(d.mtime) > sec(s.mtime)) return { action: 'skipped', reason: 'newer on the target' };
-  if (d.size !== s.size) return { action: 'changed', reason: 'size differs' };
+  // A stat of 0 is "read and see" (/proc, FUSE): only the content can tell such a file is the same.
+  const unknown = s.size === 0 && d.size !== 0;
+  if (unknown && !o.checksum) return { action: 'changed', reason: 'size unknown at the source (stat says 0)' };
+  if (!unknown && d.size !== s.size) return { action: 'changed', reason: 'size differs' };
   if (o.checksum) return same === true ? { action: 'skipped', reason: 'same checksum' } : { action: 'changed', reason: 'checksum differs' };
   return sec(d.mtime) === sec(s.mtime) ? { action: 'skipped', reason: 'same size and time' } : { action: 'changed', reason: 'time differs' };
 }

@@ -74,6 +74,7 @@ export interface LanesEvent {
 export interface FileEvent {
   src: string;
   dst: string;
+  /** What stat said: the plan (0 for /proc-like files, whose length only reading finds). file-done carries the length. */
   size: number;
 }
 
@@ -366,7 +367,7 @@ export class Transfer extends EventEmitter {
    * Run one file's copy; when the link drops, back off, reconnect both sides
    * and continue with the ranges already copied (kept in `progress`).
    */
-  private async withRetries(job: CopyJob, attempt: (progress: RangeSet) => Promise<void>): Promise<void> {
+  private async withRetries<T>(job: CopyJob, attempt: (progress: RangeSet) => Promise<T>): Promise<T> {
     const progress = new RangeSet();
     const retries = this.opts.retries ?? 3;
     for (let n = 0; ; n++) {
@@ -416,6 +417,13 @@ export class Transfer extends EventEmitter {
     this.stats.bytesTotal += attrs.size;
     const live = { bytes: 0 };
     this.active.set(ev, live);
+    // What this file adds to bytesTotal: its stat size, more if it reads longer than that.
+    let planned = attrs.size;
+    const outgrown = () => {
+      if (live.bytes <= planned) return;
+      this.stats.bytesTotal += live.bytes - planned;
+      planned = live.bytes;
+    };
     const [srcPool, dstPool] = [this.pool(job.src), this.pool(job.dst)];
     srcPool.roles.read = true;
     dstPool.roles.write = true;
@@ -425,8 +433,9 @@ export class Transfer extends EventEmitter {
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
     this.planLanes();
+    let length: number;
     try {
-      await this.withRetries(job, (progress) => copyFile({
+      length = await this.withRetries(job, (progress) => copyFile({
         src: srcPool,
         srcPath: job.srcPath,
         size: attrs.size,
@@ -446,12 +455,14 @@ export class Transfer extends EventEmitter {
           sent += n;
           live.bytes = resumedFrom + sent;
           this.stats.bytesDone += n;
+          outgrown();
         },
         onResume: (info) => {
           if ('resumedFrom' in info) {
             resumedFrom = info.resumedFrom;
             live.bytes = resumedFrom;
             this.stats.bytesTotal -= resumedFrom;
+            outgrown();
           }
           this.emit('file-resume', { ...ev, ...info });
         },
@@ -460,12 +471,12 @@ export class Transfer extends EventEmitter {
     } catch (err) {
       this.active.delete(ev);
       // Keep the overall bar honest: what this file will not deliver is not pending.
-      this.stats.bytesTotal -= attrs.size - resumedFrom - sent;
+      this.stats.bytesTotal -= planned - resumedFrom - sent;
       throw err;
     }
     this.active.delete(ev);
     this.stats.filesDone++;
     this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime });
-    this.emit('file-done', { ...ev, bytes: sent, resumedFrom, ms: Date.now() - started });
+    this.emit('file-done', { ...ev, size: length, bytes: sent, resumedFrom, ms: Date.now() - started });
   }
 }

@@ -23,6 +23,14 @@ describe('liveLine', () => {
     expect(narrow).toContain('ETA 00:12');
   });
 
+  it('shows bytes and rate only, no percentage or ETA, when the length is found by reading', () => {
+    for (const p of [{ ...file, total: 0 }, { ...file, total: 40 * MiB }]) {
+      const line = liveLine(p, 99);
+      expect(line).toMatch(/^a\.bin\s+43\.0MiB\s+4\.8MiB\/s$/);
+      expect(line).not.toMatch(/%|ETA|\[/);
+    }
+  });
+
   it('counts wide characters as two columns', () => {
     const line = liveLine({ ...file, name: '日本語のファイル名がとても長い場合.txt' }, 70);
     expect(displayWidth(line)).toBeLessThanOrEqual(70);

@@ -34,4 +34,13 @@ describe('RangeSet', () => {
     expect(r.toJSON()).toEqual([[1, 2], [3, 4], [8, 9]]);
     expect(r.contiguous).toBe(0);
   });
+
+  it('gapFrom: the gap at or after a position, up to the next covered range', () => {
+    const r = new RangeSet([[0, 5], [10, 15], [15, 20], [30, 40]]);
+    expect(r.gapFrom(0)).toEqual([5, 10]);
+    expect(r.gapFrom(7)).toEqual([7, 10]);
+    expect(r.gapFrom(12)).toEqual([20, 30]);
+    expect(r.gapFrom(35)).toEqual([40, Infinity]);
+    expect(new RangeSet().gapFrom(3)).toEqual([3, Infinity]);
+  });
 });

@@ -50,6 +50,26 @@ describe('quick check', () => {
   });
 });
 
+describe('a source whose stat says 0 (/proc, FUSE: the length is found by reading)', () => {
+  const src = tree({ proc: file(0), empty: file(0), stale: file(0, T + 60) });
+  const dst = tree({ proc: file(2466), empty: file(0), stale: file(0) });
+
+  it('is sent when the target holds data, skipped when both are empty with the same time', () => {
+    const p = planSync(src, dst);
+    expect(p.files.map((f) => `${f.action} ${f.path}: ${f.reason}`)).toEqual(['changed proc: size unknown at the source (stat says 0)', 'changed stale: time differs']);
+    expect(paths(p.skipped)).toEqual(['empty']);
+  });
+
+  it('--checksum hashes it whatever the target size, and skips it when the contents match', () => {
+    expect(checksumCandidates(src, dst)).toEqual(['empty', 'proc', 'stale']);
+    const same = new Map([['proc', true], ['empty', true], ['stale', true]]);
+    const p = planSync(src, dst, { checksum: true }, same);
+    expect(paths(p.skipped).sort()).toEqual(['empty', 'proc', 'stale']);
+    const differs = planSync(src, dst, { checksum: true }, new Map([['proc', false], ['empty', true], ['stale', true]]));
+    expect(differs.files.map((f) => `${f.action} ${f.path}: ${f.reason}`)).toEqual(['changed proc: checksum differs']);
+  });
+});
+
 describe('--checksum', () => {
   const src = tree({ same: file(4, T + 60), differs: file(4), size: file(5) });
   const dst = tree({ same: file(4), differs: file(4), size: file(4) });

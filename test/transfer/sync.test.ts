@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileError } from '../../src/errors.js';
-import type { DirEntry } from '../../src/transfer/endpoint.js';
+import type { DirEntry, FileAttrs } from '../../src/transfer/endpoint.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
 import { Sync, type SyncItem } from '../../src/transfer/sync.js';
 
@@ -26,6 +26,17 @@ class DoctoredEndpoint extends LocalEndpoint {
   }
   override async readdir(dir: string): Promise<DirEntry[]> {
     return this.doctor(dir, await super.readdir(dir));
+  }
+}
+
+/** Local disk whose stat and listings say 0 bytes for files named proc*, as /proc and some FUSE filesystems do. */
+class ProcLikeEndpoint extends LocalEndpoint {
+  private zero = (p: string, a: FileAttrs): FileAttrs => (path.basename(p).startsWith('proc') ? { ...a, size: 0 } : a);
+  override async stat(p: string): Promise<FileAttrs> {
+    return this.zero(p, await super.stat(p));
+  }
+  override async readdir(dir: string): Promise<DirEntry[]> {
+    return (await super.readdir(dir)).map((e) => ({ ...e, attrs: this.zero(e.name, e.attrs) }));
   }
 }
 
@@ -94,5 +105,23 @@ describe('Sync', () => {
     const { items } = await run(sync);
     expect(items.filter((i) => i.action === 'deleted').map((i) => i.path)).toEqual(['stale.txt']);
     expect(await fs.readFile(path.join(dst, 'sub/.x.ferry-part'), 'utf8')).toBe('partial');
+  });
+
+  it('a source file whose stat says 0 arrives whole and verifies; the next run sends it again, --checksum skips it', async () => {
+    const { src, dst } = await setup('proc-like');
+    const content = 'processor\t: 0\nmodel name\t: a CPU that stat says is empty\n';
+    await fs.writeFile(path.join(src, 'proc-cpuinfo'), content);
+    const ep = new ProcLikeEndpoint();
+    const first = new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst, verify: true });
+    const { items } = await run(first);
+    expect(first.errors).toEqual([]);
+    expect(await fs.readFile(path.join(dst, 'proc-cpuinfo'), 'utf8')).toBe(content);
+    expect(items.find((i) => i.path === 'proc-cpuinfo')).toMatchObject({ action: 'new', bytes: content.length, verified: true });
+
+    const second = await run(new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst }));
+    expect(second.items.find((i) => i.path === 'proc-cpuinfo')).toMatchObject({ action: 'changed', reason: 'size unknown at the source (stat says 0)' });
+    const third = await run(new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst, checksum: true }));
+    expect(third.items.find((i) => i.path === 'proc-cpuinfo')).toMatchObject({ action: 'skipped', reason: 'same checksum' });
+    expect(await fs.readFile(path.join(dst, 'proc-cpuinfo'), 'utf8')).toBe(content);
   });
 });
