@@ -39,8 +39,8 @@ _ferry() {
       (*$'\\t'done) done_+=("\${c%$'\\t'done}") ;;
     esac
   done
-  (( \${#more} )) && compadd -U -S '' -- "\${more[@]}"
-  (( \${#done_} )) && compadd -U -- "\${done_[@]}"
+  (( \${#more} )) && compadd -S '' -- "\${more[@]}"
+  (( \${#done_} )) && compadd -- "\${done_[@]}"
   return 0
 }
 if (( $+functions[compdef] )); then

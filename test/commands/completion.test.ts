@@ -40,6 +40,12 @@ beforeAll(async () => {
   await writeFile(path.join(sd.home, '.ssh', 'config'), 'Host web-alias *.wild !neg\n  HostName 127.0.0.1\nHost other-alias\n');
   await appendFile(sd.knownHosts, `plainhost.example ${KEY}\n|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ${KEY}\n`);
   await writeFile(path.join(work, 'bashrc'), "PS1='READY$ '\nsource <(ferry completion bash)\n");
+  // A plain prompt: no PROMPT_SP padding or bracketed-paste codes around it.
+  await mkdir(path.join(work, 'zdot'));
+  await writeFile(path.join(work, 'zdot', '.zshrc'), [
+    "PS1='READY$ '", 'unsetopt PROMPT_SP', 'unset zle_bracketed_paste',
+    'autoload -Uz compinit && compinit -u -D', 'source <(ferry completion zsh)', '',
+  ].join('\n'));
   env = {
     ...sd.env,
     PATH: `${path.join(work, 'bin')}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
@@ -51,15 +57,18 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Type `typed` (with its TABs) at a bash prompt; the completed words as the shell splits them. */
-function complete(typed: string, waitFor: string): { words: string; screen: string } {
-  const r = converseOnTty(['bash', '--rcfile', path.join(work, 'bashrc'), '--noprofile', '-i'], [
+type Shell = 'bash' | 'zsh';
+const shellArgv = (shell: Shell) => (shell === 'bash' ? ['bash', '--rcfile', path.join(work, 'bashrc'), '--noprofile', '-i'] : ['zsh', '-i']);
+
+/** Type `typed` (with its TABs) at a prompt; the completed words as the shell splits them. */
+function complete(typed: string, waitFor: string, shell: Shell = 'bash'): { words: string; screen: string } {
+  const r = converseOnTty(shellArgv(shell), [
     { send: '', expect: 'READY\\$ $' },
     { send: typed, expect: waitFor },
     // Ctrl-A: to the start of the line, where printf shows each word in <>.
     { send: "\x01printf '<%s>' \r", expect: '<ferry>.*READY\\$ $' },
-  ], env, path.join(work, 'cwd'));
-  const words = /((?:<[^>]*>)+)READY\$ $/s.exec(r.out)?.[1] ?? '';
+  ], { ...env, ZDOTDIR: path.join(work, 'zdot') }, path.join(work, 'cwd'));
+  const words = /((?:<[^>]*>)+)\r?READY\$ $/s.exec(r.out)?.[1] ?? '';
   return { words, screen: r.out };
 }
 
@@ -109,6 +118,29 @@ describe.skipIf(!hasPty || !hasBash)('ferry completion bash, typed in a real bas
     ], env, path.join(work, 'cwd'));
     expect(r.failed, r.out).toBeNull();
     expect(await readFile(path.join(work, 'cwd', 'out', GLOB_NAME), 'utf8')).toBe('g\n');
+  });
+});
+
+// zsh's own matching and quoting (compadd) on ferry's plain answers. zsh
+// echoes what it completes with redraws, so the words are checked, not the screen.
+describe.skipIf(!hasPty || !hasZsh)('ferry completion zsh, typed in a real zsh', () => {
+  it('subcommands, local paths and host aliases', () => {
+    expect(complete('ferry sy\t', 'sync', 'zsh').words).toBe('<ferry><sync>');
+    expect(complete('ferry cp loc\t', 'txt', 'zsh').words).toBe('<ferry><cp><local file.txt>');
+    expect(complete('ferry cp web\t', 'alias:', 'zsh').words).toBe('<ferry><cp><web-alias:>');
+  });
+
+  it('a remote file name with a space and a quote, escaped and quoted', () => {
+    const want = `<ferry><cp><-P><${sd.port}><127.0.0.1:${remoteDir}/${QUOTED_NAME}>`;
+    const plain = complete(`ferry cp -P ${sd.port} 127.0.0.1:${remoteDir}/fi\t`, 'quote', 'zsh');
+    expect(plain.words, plain.screen).toBe(want);
+    const quoted = complete(`ferry cp -P ${sd.port} "127.0.0.1:${remoteDir}/fi\t`, 'quote', 'zsh');
+    expect(quoted.words, quoted.screen).toBe(want);
+  });
+
+  it('a remote directory ends in / with no space after it', () => {
+    const r = complete(`ferry cp -P ${sd.port} 127.0.0.1:${remoteDir}/su\tx`, 'dir/x', 'zsh');
+    expect(r.words, r.screen).toBe(`<ferry><cp><-P><${sd.port}><127.0.0.1:${remoteDir}/sub dir/x>`);
   });
 });
 
