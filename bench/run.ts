@@ -11,8 +11,10 @@
  *
  * Options: --size MiB (loopback file), --files N, --delay-size MiB (proxied file),
  * --cases a,b (substrings of the case ids below), --tools a,b (substrings of
- * tool names), --repeat N (best of N), --timeout s (per tool run, default 600).
- * Case ids: up-loop down-loop files down-50ms up-50ms down-100ms up-100ms.
+ * tool names), --repeat N (median of N), --timeout s (per tool run, default 600).
+ * Case ids: up-loop down-loop files down-50ms up-50ms down-100ms up-100ms, and
+ * against a second sshd whose sessions start 1 s late (a login shell running
+ * conda/pyenv init): slow-up-4m slow-down-4m slow-files slow-up-50ms slow-down-50ms.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,10 +23,15 @@ import { createWriteStream } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js';
 import { startSshd, sha256File, type Sshd } from '../test/support/sshd.js';
+import { connectSsh } from '../src/ssh/connect.js';
+import { silentPrompter } from '../src/ssh/prompter.js';
+import { formatTimeline, type SetupPhase } from '../src/ssh/timeline.js';
 import { ferry, rclone, rsync, scp, sftp, type Direction, type Target, type Tool, type ToolRun } from './tools.js';
 
 const LINK_RATE = 125e6; // bytes/s: a gigabit link
 const RTTS_MS = [50, 100];
+/** Seconds the slow server's sessions wait before sftp-server starts. */
+const SLOW_SESSION_SEC = 1;
 
 interface Args {
   sizeMiB: number; files: number; delaySizeMiB: number; repeat: number; timeoutSec: number; quick: boolean;
@@ -66,22 +73,40 @@ interface Case {
   mib?: number;
   /** Through the proxy: one-way delay each direction, and the cap. */
   link?: { oneWayMs: number; rate: number };
+  /** Recursive cases: files and the size of each. */
+  tree?: { count: number; size: number };
+  /** Which sshd: the machine's own login shell, or one whose sessions start 1 s late. */
+  server: 'fast' | 'slow';
 }
 
 function buildCases(a: Args): Case[] {
   const MiB = 1024 * 1024;
   const all: Case[] = [
-    { id: 'up-loop', name: `${a.sizeMiB} MiB upload, loopback`, dir: 'upload', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB },
-    { id: 'down-loop', name: `${a.sizeMiB} MiB download, loopback`, dir: 'download', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB },
-    { id: 'files', name: `${a.files} x 4 KiB upload, loopback`, dir: 'upload', recursive: true, bytes: a.files * 4096 },
+    { id: 'up-loop', name: `${a.sizeMiB} MiB upload, loopback`, dir: 'upload', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB, server: 'fast' },
+    { id: 'down-loop', name: `${a.sizeMiB} MiB download, loopback`, dir: 'download', recursive: false, bytes: a.sizeMiB * MiB, mib: a.sizeMiB, server: 'fast' },
+    { id: 'files', name: `${a.files} x 4 KiB upload, loopback`, dir: 'upload', recursive: true, bytes: a.files * 4096, tree: { count: a.files, size: 4096 }, server: 'fast' },
   ];
+  const slow = `slow sessions (+${SLOW_SESSION_SEC} s)`;
+  all.push(
+    { id: 'slow-up-4m', name: `4 MiB upload, loopback, ${slow}`, dir: 'upload', recursive: false, bytes: 4 * MiB, mib: 4, server: 'slow' },
+    { id: 'slow-down-4m', name: `4 MiB download, loopback, ${slow}`, dir: 'download', recursive: false, bytes: 4 * MiB, mib: 4, server: 'slow' },
+    { id: 'slow-files', name: `200 x 64 KiB upload, loopback, ${slow}`, dir: 'upload', recursive: true, bytes: 200 * 64 * 1024, tree: { count: 200, size: 64 * 1024 }, server: 'slow' },
+  );
+  for (const dir of ['upload', 'download'] as const) {
+    all.push({
+      id: `slow-${dir === 'download' ? 'down' : 'up'}-50ms`,
+      name: `${a.delaySizeMiB} MiB ${dir}, 50 ms RTT, ${slow}`,
+      dir, recursive: false, bytes: a.delaySizeMiB * MiB, mib: a.delaySizeMiB,
+      link: { oneWayMs: 25, rate: LINK_RATE }, server: 'slow',
+    });
+  }
   for (const rtt of RTTS_MS) {
     for (const dir of ['download', 'upload'] as const) {
       all.push({
         id: `${dir === 'download' ? 'down' : 'up'}-${rtt}ms`,
         name: `${a.delaySizeMiB} MiB ${dir}, ${rtt} ms RTT, ${LINK_RATE / 1e6} MB/s`,
         dir, recursive: false, bytes: a.delaySizeMiB * MiB, mib: a.delaySizeMiB,
-        link: { oneWayMs: rtt / 2, rate: LINK_RATE },
+        link: { oneWayMs: rtt / 2, rate: LINK_RATE }, server: 'fast',
       });
     }
   }
@@ -91,6 +116,8 @@ function buildCases(a: Args): Case[] {
 type Status = 'ok' | 'FAILED' | 'TIMEOUT';
 interface Measured {
   seconds: number; rssMiB: number; status: Status; note?: string;
+  /** User + system CPU seconds of the tool and the children it waited for (ssh for sftp/scp). */
+  cpu: number;
   /** The same tool copying one byte over the same link: start-up, handshake and per-file round trips. */
   setup?: number;
 }
@@ -101,7 +128,7 @@ let interrupted = false;
 /** Runs one tool under /usr/bin/time in its own process group, killed whole on timeout. */
 function timed(run: ToolRun, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Measured> {
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', run.cmd, ...run.args], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M %U %S', run.cmd, ...run.args], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     running = child;
     let err = '';
     let timedOut = false;
@@ -115,12 +142,13 @@ function timed(run: ToolRun, env: NodeJS.ProcessEnv, timeoutMs: number): Promise
     child.on('close', (code) => {
       clearTimeout(timer);
       running = undefined;
-      const m = /BENCH ([\d.]+) (\d+)/.exec(err);
+      const m = /BENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(err);
       const status: Status = timedOut ? 'TIMEOUT' : code === 0 && m ? 'ok' : 'FAILED';
       const tail = err.split('\n').filter((l) => l && !l.startsWith('BENCH') && !l.startsWith('Command ')).slice(-2).join(' | ');
       resolve({
         seconds: m ? Number(m[1]) : NaN,
         rssMiB: m ? Number(m[2]) / 1024 : NaN,
+        cpu: m ? Number(m[3]) + Number(m[4]) : NaN,
         status,
         note: status === 'ok' ? undefined : timedOut ? `killed after ${timeoutMs / 1000} s` : tail || `exit ${code}`,
       });
@@ -142,13 +170,41 @@ async function makeFile(path: string, mib: number) {
   await new Promise<void>((r, j) => out.end((e?: Error) => (e ? j(e) : r())));
 }
 
-async function makeTree(dir: string, count: number) {
+async function makeTree(dir: string, count: number, size: number) {
   await mkdir(dir, { recursive: true });
   for (let i = 0; i < count; i++) {
     const sub = `${dir}/d${Math.floor(i / 500)}`;
     if (i % 500 === 0) await mkdir(sub);
-    await writeFile(`${sub}/f${i}.dat`, randomBytes(4096));
+    await writeFile(`${sub}/f${i}.dat`, randomBytes(size));
   }
+}
+
+/**
+ * What one SFTP session costs on this server: channel open to VERSION, as
+ * ferry's client measures it, median of 3 (one connection, three sessions).
+ */
+async function sessionStartMs(sd: Sshd): Promise<number> {
+  const conn = await connectSsh({
+    alias: sd.host, user: sd.user, prompter: silentPrompter,
+    cli: { configFile: 'none', port: sd.port, options: [`UserKnownHostsFile=${sd.knownHosts}`, 'GlobalKnownHostsFile=none', `IdentityFile=${sd.clientKey}`, 'BatchMode=yes'] },
+  });
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const sftp = await conn.openSftp();
+      times.push(performance.now() - t0);
+      sftp.end();
+    }
+    return median(times);
+  } finally {
+    conn.end();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
 }
 
 async function countFiles(dir: string): Promise<number> {
@@ -171,6 +227,25 @@ async function startLink(sd: Sshd, link: NonNullable<Case['link']>, work: string
 
 interface Row { c: Case; tool: string; m: Measured }
 
+/** ferry's setup timeline for a 1-byte copy over each case's link (its --json `setup` event). */
+const timelines = new Map<Case, SetupPhase[]>();
+
+async function ferryTimeline(c: Case, ctx: { sd: Sshd; work: string; args: Args }): Promise<void> {
+  const { sd, work, args } = ctx;
+  const [tinyLocal, tinyRemote, tinyOut] = [`${work}/tiny.bin`, `${work}/tiny-remote.bin`, `${work}/tiny-out.bin`];
+  const link = c.link ? await startLink(sd, c.link, work) : undefined;
+  try {
+    const [from, to] = c.dir === 'upload' ? [tinyLocal, tinyRemote] : [tinyOut, tinyRemote];
+    const run = ferry.command(link?.target ?? sd, c.dir, from, to, { recursive: false });
+    const args2 = run.args.map((a) => (a === '-q' ? '--json' : a));
+    const r = spawnSync(run.cmd, args2, { env: sd.env, encoding: 'utf8', timeout: args.timeoutSec * 1000 });
+    const ev = (r.stdout ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; phases?: SetupPhase[] }).find((e) => e.event === 'setup');
+    if (ev?.phases) timelines.set(c, ev.phases);
+  } finally {
+    await link?.proxy.close();
+  }
+}
+
 async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: string; sum?: string }, tools: Tool[]): Promise<Row[]> {
   const { sd, work, args } = ctx;
   const remote = `${work}/remote-${c.recursive ? 'tree' : 'big'}`;
@@ -181,7 +256,8 @@ async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: 
   if (c.mib) await writeFile(`${work}/tiny.bin`, 'x');
   for (const tool of tools) {
     const setup = c.mib ? await setupSeconds(c, ctx, tool) : undefined;
-    let best: Measured | undefined;
+    if (c.mib && tool === ferry) await ferryTimeline(c, ctx);
+    const runs: Measured[] = [];
     for (let r = 0; r < args.repeat && !interrupted; r++) {
       if (c.dir === 'upload') await rm(remote, { recursive: true, force: true });
       await rm(localOut, { recursive: true, force: true });
@@ -194,8 +270,11 @@ async function runCase(c: Case, ctx: { sd: Sshd; work: string; args: Args; src: 
         await link?.proxy.close();
       }
       if (m.status === 'ok') Object.assign(m, await verify(c, ctx, c.dir === 'upload' ? remote : localOut, link?.proxy));
-      if (!best || (m.status === 'ok' && (best.status !== 'ok' || m.seconds < best.seconds))) best = m;
+      runs.push(m);
     }
+    // The median run (a failed run counts as slowest), so one lucky or unlucky run does not decide.
+    const ranked = runs.map((m) => ({ m, key: m.status === 'ok' ? m.seconds : Infinity })).sort((a, b) => a.key - b.key);
+    const best = ranked[Math.floor((ranked.length - 1) / 2)]?.m;
     if (!best) break;
     best.setup = setup;
     rows.push({ c, tool: tool.name, m: best });
@@ -234,7 +313,8 @@ async function verify(c: Case, ctx: { args: Args; sum?: string }, out: string, p
   if (proxy && proxy.bytes.up + proxy.bytes.down < c.bytes) return { status: 'FAILED', note: 'traffic did not go through the proxy' };
   if (c.recursive) {
     const n = await countFiles(out);
-    return n === ctx.args.files ? {} : { status: 'FAILED', note: `${n} of ${ctx.args.files} files arrived` };
+    const want = c.tree?.count ?? 0;
+    return n === want ? {} : { status: 'FAILED', note: `${n} of ${want} files arrived` };
   }
   return (await sha256File(out).catch(() => '')) === ctx.sum ? {} : { status: 'FAILED', note: 'sha256 mismatch' };
 }
@@ -268,11 +348,11 @@ async function describeMachine(): Promise<string> {
   ].join('\n');
 }
 
-function printTable(rows: Row[], cases: Case[], header: string) {
+function printTable(rows: Row[], cases: Case[], header: string, sessionStart: Map<Case['server'], number>) {
   const lines = [
     '', header, '',
-    '| case | tool | MB/s | seconds | peak RSS MiB | ferry ÷ tool (>1: ferry faster) | setup s | MB/s after setup |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| case | session start s | tool | MB/s | seconds | CPU s/GiB | peak RSS MiB | ferry ÷ tool (>1: ferry faster) | setup s | MB/s after setup |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const notes: string[] = [];
   for (const c of cases) {
@@ -284,15 +364,24 @@ function printTable(rows: Row[], cases: Case[], header: string) {
       const rss = Number.isNaN(r.m.rssMiB) ? '-' : r.m.rssMiB.toFixed(0);
       const after = ok && r.m.setup !== undefined && r.m.seconds > r.m.setup ? fmtRate(c.bytes / 1e6 / (r.m.seconds - r.m.setup)) : '-';
       const setup = r.m.setup === undefined ? '-' : r.m.setup.toFixed(2);
-      lines.push(`| ${c.name} | ${r.tool} | ${rate} | ${ok ? r.m.seconds.toFixed(2) : '-'} | ${rss} | ${ratio} | ${setup} | ${after} |`);
+      const cpu = ok && !Number.isNaN(r.m.cpu) ? (r.m.cpu / (c.bytes / 2 ** 30)).toFixed(2) : '-';
+      const session = sessionStart.get(c.server);
+      lines.push(`| ${c.name} | ${session === undefined ? '-' : (session / 1000).toFixed(2)} | ${r.tool} | ${rate} | ${ok ? r.m.seconds.toFixed(2) : '-'} | ${cpu} | ${rss} | ${ratio} | ${setup} | ${after} |`);
       if (!ok) notes.push(`- ${c.name}, ${r.tool}: ${r.m.status}: ${r.m.note ?? ''}`);
     }
   }
   lines.push('', 'Seconds are wall time of the whole command (start-up and SSH handshake included); peak RSS is');
   lines.push('the largest single process /usr/bin/time saw (for sftp/scp/rsync: the client, ssh or rsync).');
   lines.push('Setup is the same tool copying a 1-byte file over the same link (start-up, handshake, round');
-  lines.push('trips before data moves); MB/s after setup = bytes / (seconds - setup).');
+  lines.push('trips before data moves); MB/s after setup = bytes / (seconds - setup). Session start is');
+  lines.push('the server\'s measured cost of one SFTP session (channel open to VERSION, median of 3);');
+  lines.push('CPU s/GiB is the client\'s user+system time per GiB moved.');
   if (notes.length) lines.push('', ...notes);
+  const tl = cases.filter((c) => timelines.has(c));
+  if (tl.length) {
+    lines.push('', 'ferry\'s setup timeline for the 1-byte copy of each case (`--json` setup event):', '');
+    for (const c of tl) lines.push(`- ${c.name}: ${formatTimeline(timelines.get(c)!)}`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -308,8 +397,14 @@ async function main() {
   });
   const load0 = loadavg()[0];
   const work = await mkdtemp(`${tmpdir()}/ferry-bench-`);
-  const sd = await startSshd({ extraConfig: ['MaxSessions 100'] });
+  const servers = new Map<Case['server'], Sshd>();
+  const sessionStart = new Map<Case['server'], number>();
   try {
+    for (const kind of new Set(cases.map((c) => c.server))) {
+      const sd = await startSshd({ extraConfig: ['MaxSessions 100'], sessionStartDelay: kind === 'slow' ? SLOW_SESSION_SEC : undefined });
+      servers.set(kind, sd);
+      sessionStart.set(kind, await sessionStartMs(sd));
+    }
     process.stderr.write(`making data in ${work}\n`);
     const files = new Map<number, { src: string; sum: string }>();
     for (const mib of new Set(cases.flatMap((c) => (c.mib ? [c.mib] : [])))) {
@@ -317,20 +412,28 @@ async function main() {
       await makeFile(src, mib);
       files.set(mib, { src, sum: await sha256File(src) });
     }
-    if (cases.some((c) => c.recursive)) await makeTree(`${work}/tree`, args.files);
+    const trees = new Map<string, string>();
+    for (const c of cases) {
+      if (!c.tree) continue;
+      const key = `${c.tree.count}x${c.tree.size}`;
+      if (!trees.has(key)) {
+        trees.set(key, `${work}/tree-${key}`);
+        await makeTree(trees.get(key)!, c.tree.count, c.tree.size);
+      }
+    }
 
     const rows: Row[] = [];
     for (const c of cases) {
       if (interrupted) break;
-      const data = c.mib ? files.get(c.mib)! : { src: `${work}/tree`, sum: undefined };
-      rows.push(...(await runCase(c, { sd, work, args, ...data }, tools)));
+      const data = c.mib ? files.get(c.mib)! : { src: trees.get(`${c.tree!.count}x${c.tree!.size}`)!, sum: undefined };
+      rows.push(...(await runCase(c, { sd: servers.get(c.server)!, work, args, ...data }, tools)));
     }
     const mode = args.quick ? 'quick run (--quick)' : 'full run';
-    const header = `${await describeMachine()}\nLoad average (1 min) ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end; ${mode}, best of ${args.repeat}.`;
-    printTable(rows, cases.filter((c) => rows.some((r) => r.c === c)), header);
+    const header = `${await describeMachine()}\nLoad average (1 min) ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end; ${mode}, median of ${args.repeat}.`;
+    printTable(rows, cases.filter((c) => rows.some((r) => r.c === c)), header, sessionStart);
     if (interrupted) process.exitCode = 130;
   } finally {
-    await sd.stop();
+    await Promise.all([...servers.values()].map((sd) => sd.stop()));
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -2,6 +2,7 @@
  * Command registration, and the one place errors become exit codes. Commands
  * lazy-import their engines so `--help` stays instant.
  */
+import './util/started.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-flags.js';

@@ -3,6 +3,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { FileRunJournal } from '../transfer/run-journal.js';
 import { Transfer } from '../transfer/transfer.js';
+import type { SetupPhase } from '../ssh/timeline.js';
 import { planCopy } from './cp-plan.js';
 import { parseLocation } from './location.js';
 import { engineOptions, openEndpoints, stateDir, type RemoteOptions } from './remote-options.js';
@@ -26,7 +27,9 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   const locations = operands.map(parseLocation);
   const target = locations.pop()!;
 
-  const endpoints = openEndpoints(o);
+  // The setup timeline costs ssh2 debug messages during the handshake: only when someone reads it.
+  const onSetup = o.verbose > 0 || o.json ? (host: string, phases: SetupPhase[]) => transfer.emit('setup', { host, phases }) : undefined;
+  const endpoints = openEndpoints(o, onSetup);
   const runJournal = o.resume ? await FileRunJournal.open(`${stateDir()}/runs/${runKey(operands, o)}.ndjson`, `${stateDir()}/runs`) : undefined;
   const transfer = new Transfer({
     recursive: o.recursive,
@@ -37,10 +40,11 @@ export async function runCp(operands: string[], o: CpOptions): Promise<number> {
   });
 
   const reporters: Reporter[] = [];
-  if (o.verbose > 0) reporters.push(attachDebug(transfer));
+  const tty = !o.json && !o.quiet && process.stderr.isTTY ? attachTtyProgress(transfer) : undefined;
+  // -v lines go through the progress display, which owns the terminal's last rows while it runs.
+  if (o.verbose > 0) reporters.push(attachDebug(transfer, tty?.print));
   if (o.json) reporters.push(attachJson(transfer, 'cp'));
-  else if (!o.quiet && process.stderr.isTTY) reporters.push(attachTtyProgress(transfer));
-  else reporters.push(attachErrorPrinter(transfer));
+  else reporters.push(tty ?? attachErrorPrinter(transfer));
 
   try {
     const plan = await planCopy(endpoints, locations, target, runJournal?.meta);

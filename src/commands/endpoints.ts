@@ -7,6 +7,8 @@
 import type { SshCliOptions } from '../ssh/config.js';
 import { connectSsh, type SshConnection } from '../ssh/connect.js';
 import type { Prompter } from '../ssh/prompter.js';
+import { SetupTimeline, type SetupPhase } from '../ssh/timeline.js';
+import { startedAt } from '../util/started.js';
 import type { Endpoint } from '../transfer/endpoint.js';
 import { LocalEndpoint } from '../transfer/local.js';
 import { SftpEndpoint } from '../transfer/sftp.js';
@@ -25,6 +27,8 @@ export interface EndpointsOptions {
   trace?: boolean;
   /** Force this many SSH connections per host; undefined = auto. */
   connections?: number;
+  /** Told once per host, when its first file is open: where the setup time went. */
+  onSetup?: (host: string, phases: SetupPhase[]) => void;
 }
 
 type RemoteLoc = Extract<Location, { kind: 'remote' }>;
@@ -53,18 +57,59 @@ class RemoteHost {
 
   constructor(private readonly loc: RemoteLoc, private readonly o: EndpointsOptions) {}
 
-  private connect(): Promise<SshConnection> {
-    return connectSsh({
+  /** Connection attempts made after close() (or still running then) are given up. */
+  private readonly abort = new AbortController();
+  /** Measured costs, ms: a further connection's handshake, and a session's start (smoothed). */
+  private connectMs?: number;
+  private sessionMs?: number;
+  private sessions = 0;
+  private timeline?: SetupTimeline;
+
+  private async connect(timeline?: SetupTimeline): Promise<SshConnection> {
+    const t0 = performance.now();
+    const conn = await connectSsh({
+      timeline,
       alias: this.loc.host,
       user: this.loc.user,
       cli: { ...this.o.cli, port: this.loc.port ?? this.o.cli.port },
       prompter: this.o.prompter,
       traceProtocol: this.o.trace,
+      signal: this.abort.signal,
     });
+    const ms = performance.now() - t0;
+    this.connectMs = ms;
+    this.o.prompter.debug(`connection ${this.conns.length + 1} to ${conn.settings.hostName}: handshake and login took ${ms.toFixed(0)} ms`);
+    if (this.abort.signal.aborted) {
+      conn.end();
+      throw new Error('connection no longer needed');
+    }
+    return conn;
+  }
+
+  private sawReply(verb: string, host: string): void {
+    const t = this.timeline;
+    if (!t || t.finished) return;
+    t.reply(verb === 'open' ? 'open' : 'find path');
+    if (verb === 'open') this.o.onSetup?.(host, t.finish());
+  }
+
+  /** What one more lane costs now: a session's start, plus a handshake when the connections are full. */
+  private laneCost(): number | undefined {
+    if (this.sessionMs === undefined) return undefined;
+    const room = this.o.connections !== undefined || this.conns.some((c) => c.conn.alive && !c.full && c.channels < this.perConnection);
+    return this.sessionMs + (room ? 0 : this.connectMs ?? 0);
+  }
+
+  private sawSessionStart(ms: number): void {
+    // Smoothed, not the last: one slow start on a busy server should not rule out lanes for good.
+    this.sessionMs = this.sessionMs === undefined ? ms : 0.5 * this.sessionMs + 0.5 * ms;
+    this.o.prompter.debug(`SFTP session ${++this.sessions} started in ${ms.toFixed(0)} ms (channel open to VERSION)`);
   }
 
   async open(): Promise<SftpEndpoint> {
-    this.conns.push(newSlot(await this.connect()));
+    // The first connection's setup, phase by phase, up to the first file's open.
+    this.timeline = this.o.onSetup ? new SetupTimeline(startedAt) : undefined;
+    this.conns.push(newSlot(await this.connect(this.timeline)));
     // A forced connection count opens them all now, so lanes can spread over them.
     for (let i = 1; i < (this.o.connections ?? 1); i++) this.conns.push(newSlot(await this.connect()));
     return this.session(this.conns[0]);
@@ -82,7 +127,9 @@ class RemoteHost {
     const nth = ++slot.sent;
     let sftp;
     try {
+      const t0 = performance.now();
       sftp = await slot.conn.openSftp();
+      this.sawSessionStart(performance.now() - t0);
     } catch (err) {
       slot.channels--;
       if (slot.conn.alive) {
@@ -97,6 +144,8 @@ class RemoteHost {
       label: slot.conn.settings.hostName,
       openLane: () => this.openLane(),
       reopen: () => this.reopen(slot),
+      laneCost: () => this.laneCost(),
+      onReply: this.timeline && !this.timeline.finished ? (verb) => this.sawReply(verb, slot.conn.settings.hostName) : undefined,
     });
     // An ended lane (after a dropped link, or at the end) gives its place back.
     const end = ep.end.bind(ep);
@@ -164,8 +213,13 @@ class RemoteHost {
     return this.reserve() ?? this.another();
   }
 
+  /**
+   * End every session and connection. A connection still being made is given
+   * up, not waited for: the run is over, and its handshake could take seconds.
+   */
   async close(): Promise<void> {
-    await this.connecting?.catch(() => undefined);
+    this.abort.abort();
+    void this.connecting?.catch(() => undefined);
     await Promise.allSettled(this.lanes.map((l) => l.end()));
     for (const c of this.conns) c.conn.end();
   }

@@ -8,7 +8,7 @@ import type { SshCliOptions } from '../ssh/config.js';
 import { DirJournalStore } from '../transfer/journal.js';
 import { RateLimiter } from '../transfer/rate-limit.js';
 import type { TransferOptions } from '../transfer/transfer.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, type EndpointsOptions } from './endpoints.js';
 import type { RemoteOptions } from './remote-flags.js';
 import { createTtyPrompter } from './tty-prompter.js';
 
@@ -22,7 +22,7 @@ export function stateDir(): string {
 }
 
 /** `quiet` (-q) also silences the SSH layer's notices (the server's banner, host key warnings), as scp -q. */
-export function openEndpoints(o: RemoteOptions & { quiet?: boolean }): Endpoints {
+export function openEndpoints(o: RemoteOptions & { quiet?: boolean }, onSetup?: EndpointsOptions['onSetup']): Endpoints {
   // First value wins in ssh_config: -B must come before any -o to mean what it says.
   const sshOptions = o.batch ? ['BatchMode=yes', ...o.sshOptions] : o.sshOptions;
   const cli: SshCliOptions = {
@@ -31,7 +31,7 @@ export function openEndpoints(o: RemoteOptions & { quiet?: boolean }): Endpoints
   };
   const batch = o.batch || sshOptions.some((s) => /^\s*batchmode\s*[= ]\s*(yes|true)\s*$/i.test(s));
   const prompter = createTtyPrompter({ verbose: o.verbose, batch, quiet: o.quiet });
-  return new Endpoints({ cli, prompter, trace: o.verbose >= 3, connections: o.connections });
+  return new Endpoints({ cli, prompter, trace: o.verbose >= 3, connections: o.connections, onSetup });
 }
 
 /** The engine settings these options imply. */

@@ -1,107 +1,97 @@
 /**
- * What a run shows: progress bars on a TTY (sampled from the engine's
+ * What a run shows: progress lines on a TTY (sampled from the engine's
  * counters, never drawn by it), NDJSON events for scripts, or nothing.
  */
-import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
-import type { FileEvent, Transfer } from '../transfer/transfer.js';
+import type { FileEvent, LanesEvent, Transfer } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
+import { formatTimeline, type SetupPhase } from '../ssh/timeline.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
 import { listen } from '../util/listen.js';
+import { LiveRegion } from './live-region.js';
+import { RateMeter, doneLine, formatBytes, liveLine } from './progress-lines.js';
+
+export { formatBytes };
 
 export interface Reporter {
   /** Called once the run is over, successful or not. */
   finish(): void;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)}${units[i]}`;
+export interface TtyReporter extends Reporter {
+  /** A line for the terminal that must not tear the progress display (-v decisions). */
+  print(line: string): void;
 }
 
-function formatEta(sec: number): string {
-  if (!Number.isFinite(sec) || sec < 0) return '--:--';
-  const s = Math.round(sec);
-  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-}
+const FRAME_MS = 200;
 
-function shortName(path: string, width: number): string {
-  const name = escapeForTerminal(path);
-  return name.length <= width ? name.padEnd(width) : '…' + name.slice(name.length - width + 1);
-}
+/**
+ * A line per file in flight and, with several files, one for the whole run;
+ * each finished file collapses into one lasting line, as scp leaves it, even
+ * one that came and went between two frames.
+ */
+export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = process.stderr): TtyReporter {
+  const region = new LiveRegion(stream);
+  const meters = new Map<FileEvent, RateMeter>();
+  const overall = new RateMeter();
+  const lasting: string[] = [];
 
-/** Bars for the files in flight plus, with several files, one for the whole run. */
-export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = process.stderr): Reporter {
-  const multi = new cliProgress.MultiBar(
-    {
-      stream,
-      format: '{name} {percentage}% {bar} {done} {rate}/s ETA {remaining}',
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: false,
-      autopadding: true,
-      fps: 5,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const bars = new Map<string, { bar: cliProgress.SingleBar; started: number }>();
-  let overall: cliProgress.SingleBar | undefined;
-  const started = Date.now();
-
-  const sample = () => {
-    const now = Date.now();
+  const liveRows = (now: number): string[] => {
+    const width = region.width;
+    const files: string[] = [];
     for (const [ev, live] of t.active) {
-      let b = bars.get(ev.dst);
-      if (!b) {
-        b = { bar: multi.create(Math.max(ev.size, 1), 0), started: now };
-        bars.set(ev.dst, b);
-      }
-      const rate = live.bytes / Math.max((now - b.started) / 1000, 0.001);
-      b.bar.update(ev.size === 0 ? 1 : live.bytes, {
-        name: shortName(baseName(ev.dst), 28), done: formatBytes(live.bytes), rate: formatBytes(rate), remaining: formatEta((ev.size - live.bytes) / rate),
-      });
+      let m = meters.get(ev);
+      if (!m) meters.set(ev, (m = new RateMeter()));
+      files.push(liveLine({ name: escapeForTerminal(baseName(ev.dst)), bytes: live.bytes, total: ev.size, rate: m.rate(now, live.bytes) }, width));
     }
-    if (t.stats.filesTotal > 1) {
-      overall ??= multi.create(1, 0);
-      const rate = t.stats.bytesDone / Math.max((now - started) / 1000, 0.001);
-      overall.setTotal(Math.max(t.stats.bytesTotal, 1));
-      overall.update(t.stats.bytesDone, {
-        name: shortName(`total ${t.stats.filesDone}/${t.stats.filesTotal} files`, 28),
-        done: formatBytes(t.stats.bytesDone), rate: formatBytes(rate), remaining: formatEta((t.stats.bytesTotal - t.stats.bytesDone) / rate),
-      });
+    for (const ev of meters.keys()) if (!t.active.has(ev)) meters.delete(ev);
+    const total = t.stats.filesTotal > 1
+      ? [liveLine({
+          name: `total ${t.stats.filesDone}/${t.stats.filesTotal} files`,
+          bytes: t.stats.bytesDone, total: t.stats.bytesTotal, rate: overall.rate(now, t.stats.bytesDone),
+        }, width)]
+      : [];
+    // More files in flight than rows: the first ones, a count of the rest, and the total.
+    const room = region.maxRows - total.length;
+    if (files.length > room) {
+      const shown = Math.max(room - 1, 0);
+      const more = `… and ${files.length - shown} more in flight`;
+      return [...files.slice(0, shown), ...(room > 0 ? [more] : []), ...total];
     }
+    return [...files, ...total];
   };
-  const onDone = (ev: FileEvent & { bytes: number }) => {
-    const b = bars.get(ev.dst);
-    if (!b) return;
-    const secs = Math.max((Date.now() - b.started) / 1000, 0.001);
-    // Like scp: a finished file leaves one line behind, its bar goes.
-    multi.remove(b.bar);
-    bars.delete(ev.dst);
-    multi.log(`${shortName(baseName(ev.dst), 28)} 100% ${formatBytes(ev.size).padStart(9)} ${formatBytes(ev.bytes / secs).padStart(9)}/s ${formatEta(secs)}\n`);
+  const frame = () => region.draw(lasting.splice(0), liveRows(Date.now()));
+
+  const onDone = (ev: FileEvent & { bytes: number; ms: number }) => {
+    lasting.push(doneLine(escapeForTerminal(baseName(ev.dst)), ev.size, ev.bytes, ev.ms / 1000, region.width));
   };
-  const onError = ({ error }: { error: FerryError }) => {
-    multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
-  };
-  const onRetry = (r: RetryEvent) => multi.log(retryLine(r));
+  const onError = ({ error }: { error: FerryError }) => lasting.push(errorLine(error));
+  const onRetry = (r: RetryEvent) => lasting.push(retryLine(r).trimEnd());
   const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry });
-  const timer = setInterval(sample, 200);
+  const timer = setInterval(frame, FRAME_MS);
+  // A display must never keep the process alive.
+  timer.unref();
   return {
+    print(line: string) {
+      lasting.push(line);
+    },
     finish() {
       clearInterval(timer);
-      sample();
-      // Flush lines logged since the last frame before the final one.
-      multi.update();
-      multi.stop();
       detach();
+      // Nothing is in flight any more: only the lasting lines remain.
+      region.close(lasting.splice(0));
     },
   };
+}
+
+interface SetupEvent {
+  host: string;
+  phases: SetupPhase[];
+}
+
+function errorLine(error: FerryError): string {
+  return `ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}`;
 }
 
 interface RetryEvent {
@@ -117,9 +107,7 @@ function retryLine(r: RetryEvent): string {
 
 /** Errors (and reconnects) as they happen, on stderr, when there are no bars to interleave with. */
 export function attachErrorPrinter(t: Transfer): Reporter {
-  const onError = ({ error }: { error: FerryError }) => {
-    process.stderr.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
-  };
+  const onError = ({ error }: { error: FerryError }) => process.stderr.write(`${errorLine(error)}\n`);
   const onRetry = (r: RetryEvent) => process.stderr.write(retryLine(r));
   return { finish: listen(t, { 'file-error': onError, retry: onRetry }) };
 }
@@ -128,17 +116,19 @@ function formatRate(bytesPerSec: number): string {
   return `${formatBytes(bytesPerSec)}/s`;
 }
 
-/** -v: the engine's decisions (window, lanes, resume) on stderr. */
-export function attachDebug(t: Transfer): Reporter {
-  const w = (s: string) => process.stderr.write(`debug1: ${s}\n`);
+/** -v: the engine's decisions (window, lanes, resume) on stderr, or through the progress display when there is one. */
+export function attachDebug(t: Transfer, print: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Reporter {
+  const w = (s: string) => print(`debug1: ${s}`);
   const onWindow = (d: WindowDecision) =>
     w(`window ${d.reason}: ${formatBytes(d.window)} in flight (${d.phase}, last round ${formatRate(d.throughput)})`);
-  const onLanes = (l: { label: string; lanes: number }) => w(`lanes: ${l.lanes} SFTP sessions to ${escapeForTerminal(l.label)}`);
+  const onLanes = (l: LanesEvent) =>
+    w(`lanes: ${l.lanes} SFTP session(s) to ${escapeForTerminal(l.label)}, want ${l.want}: ${l.reason}`);
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     w(r.restarted !== undefined
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
       : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
-  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume }) };
+  const onSetup = (e: SetupEvent) => w(`setup of ${escapeForTerminal(e.host)} in ms (round trips): ${formatTimeline(e.phases)}`);
+  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume, setup: onSetup }) };
 }
 
 /** One JSON object per line on stdout: start, file, error, summary. */
@@ -149,14 +139,19 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
     emit({ event: 'file', action: 'copied', src: ev.src, dst: ev.dst, bytes: ev.bytes, resumedFrom: ev.resumedFrom, duration: ev.ms / 1000 });
   const onError = ({ path, error }: { path: string; error: FerryError }) => emit({ event: 'error', path, message: error.message, hint: error.hint });
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
-  const onLanes = (l: { label: string; lanes: number }) => emit({ event: 'lanes', host: l.label, lanes: l.lanes });
+  const onLanes = (l: LanesEvent) => emit({ event: 'lanes', host: l.label, lanes: l.lanes, want: l.want, reason: l.reason });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
+  const onSetup = (e: SetupEvent) => emit({
+    event: 'setup', host: e.host,
+    ms: Math.round(e.phases.reduce((s, p) => s + p.ms, 0)), roundTrips: e.phases.reduce((s, p) => s + p.roundTrips, 0),
+    phases: e.phases.map((p) => ({ name: p.name, ms: Math.round(p.ms * 10) / 10, roundTrips: p.roundTrips })),
+  });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   const detach = listen(t, {
-    'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes,
+    'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes, setup: onSetup,
     'file-resume': onResume, retry: onRetry, 'file-skip': onSkip,
   });
   return {

@@ -108,8 +108,9 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
   };
   const onTransfer = (t: Transfer) => {
     const rs: Reporter[] = [];
-    if (o.verbose > 0) rs.push(attachDebug(t));
-    if (bars) rs.push(attachTtyProgress(t));
+    const tty = bars ? attachTtyProgress(t) : undefined;
+    if (o.verbose > 0) rs.push(attachDebug(t, tty?.print));
+    if (tty) rs.push(tty);
     if (o.json) {
       const onRetry = (r: Record<string, unknown>) => json({ event: 'retry', ...r });
       t.on('retry', onRetry);

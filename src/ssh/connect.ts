@@ -12,6 +12,7 @@ import { parseJumpHop, resolveHost, type HostSettings, type SshCliOptions } from
 import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js';
 import type { Prompter } from './prompter.js';
 import { widenReceiveWindow } from './receive-window.js';
+import type { SetupTimeline } from './timeline.js';
 
 export { parseJumpHop };
 
@@ -33,6 +34,10 @@ export interface ConnectOptions {
   prompter: Prompter;
   /** Pass ssh2's own protocol trace to prompter.debug (-vvv). */
   traceProtocol?: boolean;
+  /** Give up the connection attempt (the run no longer needs it): the socket is destroyed. */
+  signal?: AbortSignal;
+  /** Record this connection's setup phases (up to its first SFTP session's VERSION). */
+  timeline?: SetupTimeline;
 }
 
 /** Until the server's host key arrives, ConnectTimeout (or this) applies. */
@@ -154,7 +159,7 @@ function pausingPrompter(p: Prompter, t: { pause(): void; resume(): void }): Pro
 }
 
 /** Handshake, verify the host key (before any authentication), authenticate. */
-async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth: AuthState = {}): Promise<Client> {
+async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth: AuthState = {}, timeline?: SetupTimeline): Promise<Client> {
   const client = new ssh2.Client();
   let timeoutError: ConnectionError | undefined;
   const timer = pausableTimer(() => {
@@ -183,7 +188,7 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
       ...(hmac ? { hmac: hmac as never } : {}),
       ...(serverHostKey ? { serverHostKey: serverHostKey as never } : {}),
     },
-    debug: o.traceProtocol ? (msg: string) => o.prompter.debug(msg) : undefined,
+    debug: protocolDebug(o, timeline),
   };
   // The server's pre-login banner (sshd's Banner), shown as OpenSSH does; the prompter escapes it.
   client.on('banner', (message: string) => prompter.warn(message.replace(/\r\n/g, '\n').replace(/\n$/, '')));
@@ -238,6 +243,26 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
   return client;
 }
 
+/**
+ * ssh2's debug stream, for -vvv and for the setup timeline. The timeline
+ * needs it only until the first SFTP session starts; untraced, it is then
+ * switched off (see quietDebug) so the data phase pays for no messages.
+ */
+function protocolDebug(o: ConnectOptions, timeline?: SetupTimeline): ((msg: string) => void) | undefined {
+  if (!o.traceProtocol && !timeline) return undefined;
+  return (msg: string) => {
+    if (timeline && !timeline.finished) timeline.feed(msg);
+    if (o.traceProtocol) o.prompter.debug(msg);
+  };
+}
+
+/** Stop ssh2 formatting a debug message per packet once the timeline has what it needs. */
+function quietDebug(client: Client, sftp: SFTPWrapper): void {
+  const proto = (client as unknown as { _protocol?: { _debug?: unknown } })._protocol;
+  if (proto) proto._debug = undefined;
+  (sftp as unknown as { _debug?: unknown })._debug = undefined;
+}
+
 function endAll(hops: Client[]): void {
   for (const h of [...hops].reverse()) h.end();
 }
@@ -283,14 +308,27 @@ async function openTransport(s: HostSettings, o: ConnectOptions, depth: number):
 export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
   const s = resolveHost(o.alias, o.user, o.cli, { debug: (m) => o.prompter.debug(m) });
   o.prompter.debug(`Connecting to ${s.hostName} [port ${s.port}] as ${s.user}`);
+  const cancelled = () => new ConnectionError(`${s.hostName}: connection no longer needed`);
+  if (o.signal?.aborted) throw cancelled();
+  o.timeline?.connecting();
   const { sock, hops } = await openTransport(s, o, 0);
+  // Through jump hosts this phase is the whole way to the host's port.
+  o.timeline?.feed('Socket connected');
   let client: Client;
   const auth: AuthState = {};
+  const onAbort = () => {
+    sock.destroy();
+    endAll(hops);
+  };
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    client = await handshake(s, sock, o, auth);
+    client = await handshake(s, sock, o, auth, o.timeline);
   } catch (err) {
     endAll(hops);
-    throw err;
+    throw o.signal?.aborted ? cancelled() : err;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
   o.prompter.debug(`Authenticated to ${s.hostName} ([${s.hostName}]:${s.port}) using ${auth.lastMethod === 'agent' ? 'publickey' : auth.lastMethod}.`);
 
@@ -325,6 +363,7 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
               }));
             } else {
               widenReceiveWindow(sftp, RECEIVE_WINDOW);
+              if (!o.traceProtocol) quietDebug(client, sftp);
               resolve(sftp);
             }
           });

@@ -83,6 +83,8 @@ class FileCopy {
   /** Set once every byte is written: a checkpoint still flushing then records nothing. */
   private finished = false;
   private saving?: Promise<void>;
+  private readonly startedAt = performance.now();
+  private syncerAsked = false;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -102,7 +104,6 @@ class FileCopy {
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
-      if (this.o.journals) void this.openSyncer();
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       await this.pump();
     } catch (err) {
@@ -267,6 +268,12 @@ class FileCopy {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = performance.now();
     const snapshot = this.done.toJSON();
+    // Asked at the first checkpoint, once the rate says how long the file has left to go;
+    // data goes on meanwhile, only this first record waits for the session.
+    if (!this.syncerAsked) {
+      this.syncerAsked = true;
+      await this.openSyncer(this.secsLeft());
+    }
     await this.flush();
     if (this.finished) return;
     this.saving = journals.save(this.key, {
@@ -304,9 +311,16 @@ class FileCopy {
     }
   }
 
-  private async openSyncer(): Promise<void> {
+  /** Seconds this copy has left at its rate so far. */
+  private secsLeft(): number {
+    const secs = (performance.now() - this.startedAt) / 1000;
+    const rate = this.done.size / Math.max(secs, 1e-3);
+    return rate > 0 ? Math.max(0, this.o.size - this.done.size) / rate : Infinity;
+  }
+
+  private async openSyncer(secsLeft: number): Promise<void> {
     try {
-      const ep = await this.o.dst.spare();
+      const ep = await this.o.dst.spare(secsLeft);
       if (!ep?.fsync) return;
       // Never created here: this open may reach the server after the partial is renamed or removed.
       const h = await ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false, create: false });

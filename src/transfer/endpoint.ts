@@ -35,6 +35,11 @@ export interface SetAttrs {
   mtime?: number;
 }
 
+export interface LinkCosts {
+  rttMs?: number;
+  laneMs?: number;
+}
+
 export interface EndpointLimits {
   /** Largest read the peer will answer in one request. */
   maxRead: number;
@@ -95,6 +100,13 @@ export interface Endpoint {
    * past one channel's window. Absent when the endpoint has only one.
    */
   openLane?(): Promise<Endpoint>;
+
+  /**
+   * What the endpoint measured of its link, in ms: the shortest request round
+   * trip, and what one more session (openLane) costs to start, with a new
+   * connection's handshake when the open ones are full. Absent: not measured.
+   */
+  costs?(): LinkCosts;
 
   /** Bumped each time the session is replaced; handles of older ones are dead. */
   readonly generation?: number;

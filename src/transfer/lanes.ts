@@ -6,6 +6,7 @@
  */
 import { ConnectionError } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
+import { PAYBACK } from './lane-policy.js';
 
 export interface Lane {
   ep: Endpoint;
@@ -31,6 +32,8 @@ export class LanePool {
   /** Lanes being opened now. */
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
+  /** Bumped by every close: a lane opened before it arrives to find itself unwanted. */
+  private epoch = 0;
 
   constructor(readonly root: Endpoint, maxLanes: number) {
     this.lanes = [{ ep: root, inflight: 0 }];
@@ -48,6 +51,21 @@ export class LanePool {
   lanesFor(bytes: number): number {
     const per = this.laneCapacity();
     return Math.min(this.max, Math.max(1, Math.ceil(bytes / per)));
+  }
+
+  /** Lanes open or being opened. */
+  get count(): number {
+    return this.lanes.length + this.pending.size;
+  }
+
+  /** Most lanes this pool may have (lowered when the server refuses sessions). */
+  get limit(): number {
+    return this.closed ? this.lanes.length : this.max;
+  }
+
+  /** Lanes are still being opened: the window is not yet what the channels will carry. */
+  get opening(): boolean {
+    return this.pending.size > 0;
   }
 
   /** Bytes all open lanes can keep in flight. */
@@ -69,16 +87,17 @@ export class LanePool {
    */
   grow(n: number, onOpened?: (count: number) => void): void {
     const target = Math.min(n, this.max);
+    const epoch = this.epoch;
     for (let i = this.lanes.length + this.pending.size; !this.closed && i < target; i++) {
       const opening: Promise<void> = this.root.openLane!().then(
         async (ep) => {
-          if (this.closed) return void (await ep.end());
+          if (this.closed || this.epoch !== epoch) return void (await ep.end());
           this.lanes.push({ ep, inflight: 0 });
           onOpened?.(this.lanes.length);
         },
         (err) => {
           // A dropped link says nothing about the limit: lanes are tried again as the run asks.
-          if (err instanceof ConnectionError) return;
+          if (err instanceof ConnectionError || this.epoch !== epoch) return;
           // The server refuses more sessions, or another connection would need a
           // password: stay at what we have and what is still opening.
           this.max = Math.min(this.max, this.lanes.length + this.pending.size - 1);
@@ -90,10 +109,13 @@ export class LanePool {
 
   /**
    * A session outside the rotation, for requests that would hold up a data
-   * lane (a flush to disk). Undefined when the endpoint cannot open sessions.
+   * lane (a flush to disk), when `secsLeft` of work outlasts what a session
+   * costs to start. Undefined when it would not pay or cannot be opened.
    */
-  spare(): Promise<Endpoint | undefined> {
+  spare(secsLeft = Infinity): Promise<Endpoint | undefined> {
     if (!this.root.openLane || this.closed) return Promise.resolve(undefined);
+    const cost = this.root.costs?.().laneMs;
+    if (!this.spareLane && cost !== undefined && secsLeft < (PAYBACK * cost) / 1000) return Promise.resolve(undefined);
     if (!this.spareLane) {
       const opening: Promise<Endpoint | undefined> = this.root.openLane().then(
         (ep) => (this.spareEp = ep),
@@ -130,14 +152,20 @@ export class LanePool {
     this.closed = false;
   }
 
+  /**
+   * End every lane but the root. Lanes still opening are not waited for:
+   * each is ended when it arrives (grow() checks `closed`), so a run that no
+   * longer needs them never waits on a slow session start.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.pending]);
-    const spare = await this.spareLane;
+    this.epoch++;
+    this.pending.clear();
+    const spare = this.spareLane;
     this.spareLane = undefined;
     this.spareEp = undefined;
-    await spare?.end().catch(() => undefined);
-    await Promise.allSettled(this.lanes.slice(1).map((l) => l.ep.end()));
-    this.lanes.splice(1);
+    void spare?.then((ep) => ep?.end()).catch(() => undefined);
+    const extra = this.lanes.splice(1);
+    await Promise.allSettled(extra.map((l) => l.ep.end()));
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { ConnectionError, FileError, ProtocolError } from '../errors.js';
-import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from './endpoint.js';
+import type { DirEntry, Endpoint, FileAttrs, FileHandle, LinkCosts, SetAttrs, WriteOpenOptions } from './endpoint.js';
 import { guardReplies } from './sftp-guard.js';
 
 interface SftpHandle extends FileHandle {
@@ -41,7 +41,14 @@ export interface SftpEndpointOptions {
   reopen?: () => Promise<SFTPWrapper>;
   /** Cap on the entries of one listing (default MAX_LIST_ENTRIES). */
   maxListEntries?: number;
+  /** What one more session costs to start, ms, as the caller measured it. */
+  laneCost?: () => number | undefined;
+  /** Told of each small request's reply (stat, resolve, open, ...), e.g. for a setup timeline. */
+  onReply?: (verb: string) => void;
 }
+
+/** Requests whose reply time is mostly the link's, not the server's work or queued data. */
+const TIMED_VERBS = new Set(['stat', 'resolve', 'open', 'close', 'set attributes of']);
 
 export class SftpEndpoint implements Endpoint {
   readonly side = 'remote' as const;
@@ -56,6 +63,10 @@ export class SftpEndpoint implements Endpoint {
   generation = 0;
   openLane?: () => Promise<SftpEndpoint>;
   private readonly maxListEntries: number;
+  private readonly laneCost?: () => number | undefined;
+  private onReply?: (verb: string) => void;
+  /** Shortest reply time of a small request so far: the round trip, as near as we can tell. */
+  private minRtt?: number;
   /** Sessions the server broke the protocol on, and how: their errors are protocol errors. */
   private readonly violations = new WeakMap<SFTPWrapper, string>();
   /** Sessions that ended (closed by either side, or given up on after a violation). */
@@ -68,6 +79,8 @@ export class SftpEndpoint implements Endpoint {
     this.label = opts.label;
     this.maxListEntries = opts.maxListEntries ?? MAX_LIST_ENTRIES;
     if (opts.openLane) this.openLane = opts.openLane;
+    this.laneCost = opts.laneCost;
+    this.onReply = opts.onReply;
     this.reopen = opts.reopen;
     // ssh2 has already asked limits@openssh.com when the server offers it.
     const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
@@ -132,15 +145,31 @@ export class SftpEndpoint implements Endpoint {
   /** Wrap one ssh2 callback call, translating its error into ours. */
   private call<T>(verb: string, path: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
     const sftp = this.sftp;
+    const t0 = TIMED_VERBS.has(verb) ? performance.now() : -1;
     return new Promise((resolve, reject) => {
       // ssh2 drops a request sent on an ended session without ever calling back.
       if (this.ended.has(sftp)) return reject(this.translate(verb, path, new Error('the SFTP session has ended'), sftp));
       try {
-        fn((err, v) => (err ? reject(this.translate(verb, path, err, sftp)) : resolve(v as T)));
+        fn((err, v) => {
+          if (t0 >= 0) {
+            this.sawRoundTrip(performance.now() - t0);
+            this.onReply?.(verb);
+          }
+          return err ? reject(this.translate(verb, path, err, sftp)) : resolve(v as T);
+        });
       } catch (err) {
         reject(this.translate(verb, path, err, sftp));
       }
     });
+  }
+
+  private sawRoundTrip(ms: number): void {
+    if (this.minRtt === undefined || ms < this.minRtt) this.minRtt = ms;
+  }
+
+  /** The round trip measured here, and what the caller measured a session to cost. */
+  costs(): LinkCosts {
+    return { rttMs: this.minRtt, laneMs: this.laneCost?.() };
   }
 
   private translate(verb: string, path: string, err: unknown, sftp: SFTPWrapper): Error {

@@ -10,6 +10,7 @@ import { BufferPool, InflightBudget } from './budget.js';
 import { copyFile } from './copy-file.js';
 import type { Endpoint, FileAttrs } from './endpoint.js';
 import type { JournalStore } from './journal.js';
+import { planLanes } from './lane-policy.js';
 import { LanePool } from './lanes.js';
 import { createLimit, Room } from './limit.js';
 import { RangeSet } from './ranges.js';
@@ -62,11 +63,13 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 const MAX_LANES = 12;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
-/** Files in flight per lane before another lane is opened. */
-const FILES_PER_LANE = 8;
-/** Files at least this big get this many lanes from the start. */
-const EAGER_LANES_SIZE = 32 * 1024 * 1024;
-const EAGER_LANES = 4;
+/** A lane decision: sessions open now, how many the run wants, and why. */
+export interface LanesEvent {
+  label: string;
+  lanes: number;
+  want: number;
+  reason: string;
+}
 
 export interface FileEvent {
   src: string;
@@ -122,6 +125,11 @@ export class Transfer extends EventEmitter {
   private budget?: InflightBudget;
   private readonly maxWindow: number;
   private buffers?: BufferPool;
+  private firstFileAt?: number;
+  /** Throughput of the window's last measured round, bytes/s. */
+  private rate = 0;
+  /** The gist of the last lane decision told per pool, so -v says each once. */
+  private readonly laneReasons = new Map<LanePool, string>();
 
   constructor(opts: TransferOptions = {}) {
     super();
@@ -154,21 +162,56 @@ export class Transfer extends EventEmitter {
     return p;
   }
 
-  /** Opens lanes on every pool until it has `want` (a count, or one per pool). */
-  private growLanes(want: number | ((p: LanePool) => number)): void {
+  /**
+   * Open lanes where they pay (lane-policy.ts), and tell the window
+   * controller what the channels will carry. Called as the window moves and
+   * as files start, so a decision always sees the latest measurements.
+   */
+  private planLanes(): void {
+    // Rates count from the first file's start: connecting and the first session are no work done.
+    this.firstFileAt ??= performance.now();
+    const secs = Math.max((performance.now() - this.firstFileAt) / 1000, 1e-3);
     for (const p of this.pools.values()) {
-      p.grow(typeof want === 'number' ? want : want(p), (lanes) => {
-        this.updateCapacity();
-        this.emit('lanes', { label: p.root.label, lanes });
+      if (!p.root.openLane) continue;
+      const costs = p.root.costs?.() ?? {};
+      const d = planLanes({
+        lanes: p.count,
+        max: p.limit,
+        laneCapacity: p.laneCapacity(),
+        window: this.budget?.window ?? 0,
+        rate: this.rate || this.stats.bytesDone / secs,
+        rttMs: costs.rttMs,
+        openCostMs: costs.laneMs,
+        bytesLeft: Math.max(0, this.stats.bytesTotal - this.stats.bytesDone),
+        filesActive: this.active.size,
+        filesLeft: this.stats.filesTotal - this.stats.filesDone - this.stats.filesFailed,
+        fileRate: this.stats.filesDone / secs,
       });
+      const said = this.laneReasons.get(p);
+      const gist = `${d.want}:${d.reason.split(':')[0]}`;
+      if (said !== gist) {
+        this.laneReasons.set(p, gist);
+        this.emit('lanes', { label: p.root.label, lanes: p.lanes.length, want: d.want, reason: d.reason } satisfies LanesEvent);
+      }
+      if (d.want > p.count) {
+        p.grow(d.want, (lanes) => {
+          this.updateCapacity();
+          this.emit('lanes', { label: p.root.label, lanes, want: d.want, reason: 'session opened' } satisfies LanesEvent);
+        });
+      }
     }
+    this.updateCapacity();
   }
 
-  /** What the open channels can carry; the window controller must not mistake that limit for the link's. */
+  /**
+   * What the open channels can carry, while more are being opened: until
+   * then flat rounds say nothing about the link. With none coming, the
+   * window's plateau is real.
+   */
   private updateCapacity(): void {
     if (!this.budget) return;
     let capacity = Infinity;
-    for (const p of this.pools.values()) if (p.root.openLane) capacity = Math.min(capacity, p.capacity());
+    for (const p of this.pools.values()) if (p.root.openLane && p.opening) capacity = Math.min(capacity, p.capacity());
     this.budget.controller.capacity = capacity;
   }
 
@@ -182,9 +225,8 @@ export class Transfer extends EventEmitter {
         max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
-          // More bytes in flight than the open lanes can carry: open more.
-          // Open lanes ahead of the window (it may double next round), so growth never waits on them.
-          this.growLanes((p) => p.lanesFor(2 * d.window));
+          if (d.throughput > 0) this.rate = d.throughput;
+          this.planLanes();
         },
       });
     }
@@ -377,17 +419,12 @@ export class Transfer extends EventEmitter {
     const [srcPool, dstPool] = [this.pool(job.src), this.pool(job.dst)];
     srcPool.roles.read = true;
     dstPool.roles.write = true;
-    // Many files at once are bound by per-request latency on the server, not bytes: spread them too.
-    if (this.active.size > FILES_PER_LANE) this.growLanes(Math.ceil(this.active.size / FILES_PER_LANE));
-    // A big file will want more than one channel's window on any long link: channels
-    // on the open connection are cheap, so have enough for the largest window ready
-    // before slow start needs them.
-    if (attrs.size >= EAGER_LANES_SIZE) this.growLanes((p) => Math.min(EAGER_LANES, p.lanesFor(this.maxWindow)));
     this.emit('file-start', ev);
     let sent = 0;
     let resumedFrom = 0;
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
+    this.planLanes();
     try {
       await this.withRetries(job, (progress) => copyFile({
         src: srcPool,

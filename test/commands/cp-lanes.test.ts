@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../support/cp-helpers.js';
+import { startLink } from '../support/hostile-link.js';
 import { runFerry } from '../support/run-ferry.js';
 import { sha256File, sshdLog, startSshd, type Sshd } from '../support/sshd.js';
 
@@ -25,9 +26,10 @@ describe('lanes past MaxSessions', () => {
     const src = `${work}/big.bin`;
     await writeFile(src, randomBytes(48 * 1024 * 1024 + 5));
     const before = logins();
-    // Capped at about 10 MB/s, so the copy outlasts a second handshake even on a loaded
-    // machine (the lanes a big file asks for at once are opened whatever the rate).
-    const r = await runFerry(['cp', '--json', '-l', '80000', '-P', String(sd.port), src, `127.0.0.1:${work}/up.bin`], { env: sd.env, timeoutMs: 60_000 });
+    // 300 ms away, one channel carries about 5 MB/s: lanes pay, and the copy outlasts
+    // a second handshake even on a loaded machine.
+    const link = await startLink(sd, { delayMs: { up: 150, down: 150 } });
+    const r = await runFerry(['cp', '--json', '-B', ...link.args, src, `127.0.0.1:${work}/up.bin`], { env: sd.env, timeoutMs: 60_000 }).finally(() => link.close());
     expect(r.code, r.stderr).toBe(0);
     const lanes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'lanes').map((e) => e.lanes as number);
     expect(Math.max(...lanes)).toBeGreaterThan(2);

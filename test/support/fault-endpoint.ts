@@ -6,7 +6,7 @@
 // further wrapped endpoints sharing the same script and counters, so the
 // engine's multi-session paths run without SSH.
 import { ConnectionError, FileError } from '../../src/errors.js';
-import type { DirEntry, Endpoint, EndpointLimits, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from '../../src/transfer/endpoint.js';
+import type { DirEntry, Endpoint, EndpointLimits, FileAttrs, FileHandle, LinkCosts, SetAttrs, WriteOpenOptions } from '../../src/transfer/endpoint.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
 import { mulberry32 } from './fault-proxy.js';
 
@@ -51,6 +51,12 @@ export interface FaultScript {
   limits?: EndpointLimits;
   /** Label (default: the inner endpoint's). Journals key on it. */
   label?: string;
+  /**
+   * What costs() reports as measured. Default with lanes: a 250 ms round trip
+   * and free sessions, a long link where lanes pay. (Nothing here caps a
+   * lane at a channel window, so only the reported distance makes them pay.)
+   */
+  costs?: LinkCosts;
 }
 
 export interface Fault {
@@ -181,6 +187,11 @@ export class FaultEndpoint implements Endpoint {
 
   get stats(): FaultStats {
     return this.family.stats;
+  }
+
+  costs(): LinkCosts {
+    const s = this.family.script;
+    return s.costs ?? (s.lanes ? { rttMs: 250, laneMs: 0 } : {});
   }
 
   /** Holds requests once `holdAfterBytes` went through; release() lets them go. */

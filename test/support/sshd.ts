@@ -26,6 +26,12 @@ export interface SshdOptions {
    */
   extraConfig?: string[];
   listen?: '127.0.0.1' | '::1';
+  /**
+   * Seconds every SFTP session waits before sftp-server starts, as on servers
+   * whose login shell runs conda/pyenv/nvm init (sshd starts subsystems
+   * through the user's shell, and bash reads ~/.bashrc for them).
+   */
+  sessionStartDelay?: number;
 }
 
 export interface Sshd {
@@ -114,7 +120,7 @@ async function buildConfig(dir: string, host: string, port: number, opts: SshdOp
     // OpenSSH >= 9.8 penalises sources that fail auth; tests that provoke
     // failures from 127.0.0.1 would then lock out every later test.
     ...(major > 9 || (major === 9 && minor >= 8) ? ['PerSourcePenalties no'] : []),
-    `Subsystem sftp ${[SFTP_SERVER, ...(opts.sftpServerArgs ?? [])].join(' ')}`,
+    `Subsystem sftp ${opts.sessionStartDelay ? `sleep ${opts.sessionStartDelay}; exec ` : ''}${[SFTP_SERVER, ...(opts.sftpServerArgs ?? [])].join(' ')}`,
     'LogLevel VERBOSE',
     ...late,
   ];

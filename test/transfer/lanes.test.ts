@@ -79,17 +79,45 @@ describe('LanePool', () => {
     expect(p.lanes).toHaveLength(3);
   });
 
-  it('close waits for lanes still opening and ends them, and ends every extra lane', async () => {
+  it('close waits for no lane still opening: it ends the open ones now and each late one as it arrives', async () => {
     const { root, openings, ended } = fakeRoot();
     const p = new LanePool(root, 8);
     p.grow(3);
     openings[0].resolve();
     await tick();
-    const closing = p.close();
-    openings[1].resolve();
-    await closing;
+    // openings[1] and [2] never answer before close() returns.
+    await p.close();
     expect(p.lanes).toEqual([{ ep: root, inflight: 0 }]);
-    expect(ended).toHaveLength(2);
+    expect(ended).toHaveLength(1);
+    openings[1].resolve();
+    await tick();
+    expect(ended, 'a lane arriving after close is ended, not used').toHaveLength(2);
+    expect(p.lanes).toHaveLength(1);
     expect(ended).not.toContain(root);
+  });
+
+  it('a lane opened before a reset is not used after it', async () => {
+    const { root, openings, ended } = fakeRoot();
+    const p = new LanePool(root, 8);
+    p.grow(2);
+    await p.reset(0);
+    openings[0].resolve();
+    await tick();
+    expect(p.lanes).toHaveLength(1);
+    expect(ended).toHaveLength(1);
+    p.grow(2);
+    expect(openings).toHaveLength(2);
+  });
+
+  it('a flush session is opened only when the work left outlasts what a session costs', async () => {
+    const { root, openings } = fakeRoot() as ReturnType<typeof fakeRoot> & { root: { costs?: () => unknown } };
+    (root as unknown as { costs: () => unknown }).costs = () => ({ rttMs: 1, laneMs: 1000 });
+    const p = new LanePool(root, 8);
+    expect(await p.spare(1.5)).toBeUndefined();
+    expect(openings).toHaveLength(0);
+    const spare = p.spare(30);
+    expect(openings).toHaveLength(1);
+    openings[0].resolve();
+    expect(await spare).toBeDefined();
   });
 });
