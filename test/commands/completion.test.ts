@@ -43,7 +43,7 @@ beforeAll(async () => {
   // A plain prompt: no PROMPT_SP padding or bracketed-paste codes around it.
   await mkdir(path.join(work, 'zdot'));
   await writeFile(path.join(work, 'zdot', '.zshrc'), [
-    "PS1='READY$ '", 'unsetopt PROMPT_SP', 'unset zle_bracketed_paste',
+    "PS1='READY$ '", 'bindkey -e', 'unsetopt PROMPT_SP', 'unset zle_bracketed_paste',
     'autoload -Uz compinit && compinit -u -D', 'source <(ferry completion zsh)', '',
   ].join('\n'));
   env = {
