@@ -40,6 +40,8 @@ export interface RemoteRequest {
   target: string;
   /** The directory to list, as the SFTP server takes it ('.' = login directory). */
   dir: string;
+  /** Only names starting with this are wanted. */
+  prefix: string;
   port?: number;
   identity: string[];
   sshOptions: string[];
@@ -76,7 +78,7 @@ interface Parsed {
   /** The option whose value the current word is. */
   valueFor?: OptionSpec;
   afterDashDash: boolean;
-  settings: Omit<RemoteRequest, 'target' | 'dir'>;
+  settings: Omit<RemoteRequest, 'target' | 'dir' | 'prefix'>;
 }
 
 function parseWords(line: SplitLine, specs: CommandSpec[]): Parsed {
@@ -155,7 +157,7 @@ async function remotePaths(value: string, colon: number, p: Parsed, io: Completi
   const base = globs ? unescapeGlob(typedPath.slice(slash + 1)) : typedPath.slice(slash + 1);
   let dir = globs ? unescapeGlob(dirTyped) : dirTyped;
   if (dir.startsWith('~/')) dir = dir.slice(2);
-  const entries = await io.listRemote({ ...p.settings, target, dir: dir === '' ? '.' : dir });
+  const entries = await io.listRemote({ ...p.settings, target, dir: dir === '' ? '.' : dir, prefix: base });
   return entries
     // A name that would break the one-per-line answer, or hidden unless asked for, is left out.
     .filter((e) => e.name.startsWith(base) && !/[\n\0/]/.test(e.name) && e.name !== '.' && e.name !== '..'

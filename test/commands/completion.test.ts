@@ -33,6 +33,7 @@ beforeAll(async () => {
   await writeFile(path.join(remoteDir, QUOTED_NAME), 'q\n');
   await writeFile(path.join(remoteDir, GLOB_NAME), 'g\n');
   await writeFile(path.join(remoteDir, '.hidden'), 'h\n');
+  await symlink(path.join(remoteDir, 'sub dir'), path.join(remoteDir, 'link to dir'));
   await mkdir(path.join(work, 'cwd', 'out'), { recursive: true });
   await writeFile(path.join(work, 'cwd', 'local file.txt'), 'l\n');
   await mkdir(path.join(work, 'bin'));
@@ -171,11 +172,12 @@ describe('ferry __complete, the answers behind the scripts', () => {
     }
   });
 
-  it('zsh gets plain values tagged more/done, hidden files only when asked for', async () => {
+  it('zsh gets plain values tagged more/done (a link to a directory is one), hidden files only when asked for', async () => {
     const r = await runFerry(['__complete', 'zsh', '--', 'ferry', 'cp', '-P', String(sd.port), `127.0.0.1:${remoteDir}/`], { env });
     expect(r.stdout.split('\n').filter(Boolean)).toEqual([
       `127.0.0.1:${remoteDir}/${QUOTED_NAME}\tdone`,
       `127.0.0.1:${remoteDir}/glob\\[1]\\*.txt\tdone`,
+      `127.0.0.1:${remoteDir}/link to dir/\tmore`,
       `127.0.0.1:${remoteDir}/sub dir/\tmore`,
     ]);
     const hidden = await runFerry(['__complete', 'zsh', '--', 'ferry', 'sync', '-P', String(sd.port), `127.0.0.1:${remoteDir}/.`], { env });
