@@ -18,10 +18,11 @@ const NEEDS = [
 
 // Tests that need these skip without them; when apt-get runs anyway they come
 // along (one install, a few MB), so a fresh machine runs the pty tests (keygen
-// and login prompts, bash and zsh completion) too.
+// and login prompts, bash and zsh completion, the progress display in tmux) too.
 const WANTS = [
   { name: 'python3', pkg: 'python3' }, // test/support/pty.ts drives a pty with python3's pty module
-  { name: 'zsh', pkg: 'zsh' },
+  { name: 'zsh', pkg: 'zsh' }, // test/commands/completion.test.ts
+  { name: 'tmux', pkg: 'tmux' }, // test/commands/cp-progress.test.ts: the display in a small real pane
 ];
 
 const say = (line) => process.stderr.write(`ferry pretest: ${line}\n`);
