@@ -26,6 +26,8 @@ export interface CommandSpec {
   operands: 'paths' | 'host' | 'none';
   /** cp expands remote globs, so remote names are glob-escaped for it. */
   remoteGlobs: boolean;
+  /** Fixed operand words (completion: bash, zsh). */
+  choices?: string[];
 }
 
 export interface Candidate {
@@ -115,7 +117,7 @@ function parseWords(line: SplitLine, specs: CommandSpec[]): Parsed {
   return { spec, valueFor, afterDashDash, settings };
 }
 
-async function localPaths(prefix: string, dirsOnly = false): Promise<Candidate[]> {
+async function localPaths(prefix: string): Promise<Candidate[]> {
   const slash = prefix.lastIndexOf('/');
   const dirPart = prefix.slice(0, slash + 1);
   const base = prefix.slice(slash + 1);
@@ -133,7 +135,6 @@ async function localPaths(prefix: string, dirsOnly = false): Promise<Candidate[]
     if (!e.name.startsWith(base) || (e.name.startsWith('.') && !base.startsWith('.')) || /[\n\0]/.test(e.name)) continue;
     let dir = e.isDirectory();
     if (e.isSymbolicLink()) dir = (await stat(`${expanded || '.'}/${e.name}`).catch(() => undefined))?.isDirectory() ?? false;
-    if (dirsOnly && !dir) continue;
     out.push({ value: `${dirPart}${e.name}${dir ? '/' : ''}`, more: dir });
   }
   return out.sort(byValue);
@@ -182,6 +183,7 @@ export async function completeLine(line: SplitLine, specs: CommandSpec[], top: O
     return [];
   }
   if (cur.startsWith('-') && !p.afterDashDash) return words(p.spec.options.flatMap((o) => o.names));
+  if (p.spec.choices) return words(p.spec.choices);
   if (p.spec.operands === 'host') return hostCandidates(cur, p.settings, '');
   if (p.spec.operands !== 'paths') return [];
   if (cur.startsWith('scp://')) return [];

@@ -38,7 +38,10 @@ function optionSpecs(cmd: Command): OptionSpec[] {
 export function commandSpecs(program: Command): { commands: CommandSpec[]; top: OptionSpec[] } {
   const commands = program.commands
     .filter((c) => !c.name().startsWith('__'))
-    .map((c) => ({ name: c.name(), options: optionSpecs(c), operands: OPERANDS[c.name()] ?? 'none', remoteGlobs: c.name() === 'cp' }));
+    .map((c): CommandSpec => ({
+      name: c.name(), options: optionSpecs(c), operands: OPERANDS[c.name()] ?? 'none', remoteGlobs: c.name() === 'cp',
+      choices: c.name() === 'completion' ? ['bash', 'zsh'] : undefined,
+    }));
   return { commands, top: optionSpecs(program) };
 }
 

@@ -191,6 +191,7 @@ describe('ferry __complete, the answers behind the scripts', () => {
     const zsh = await runFerry(['completion', 'zsh'], { env });
     expect(zsh.stdout).toContain('compdef _ferry ferry');
     if (hasZsh) expect(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status).toBe(0);
+    expect((await runFerry(['__complete', 'bash', '--', 'ferry completion '], { env })).stdout).toBe('space\nbash\nzsh\n');
     const fish = await runFerry(['completion', 'fish'], { env });
     expect(fish.code).toBe(2);
     expect(fish.stderr).toMatch(/^ferry: no completion for shell "fish"/);
