@@ -16,6 +16,15 @@ const NEEDS = [
   ...['ssh', 'sftp', 'ssh-keygen', 'ssh-agent', 'ssh-add'].map((name) => ({ name, pkg: 'openssh-client' })),
 ];
 
+// Tests that need these skip without them; when apt-get runs anyway they come
+// along (one install, a few MB), so a fresh machine runs the pty tests (keygen
+// and login prompts, bash and zsh completion, the progress display in tmux) too.
+const WANTS = [
+  { name: 'python3', pkg: 'python3' }, // test/support/pty.ts drives a pty with python3's pty module
+  { name: 'zsh', pkg: 'zsh' }, // test/commands/completion.test.ts
+  { name: 'tmux', pkg: 'tmux' }, // test/commands/cp-progress.test.ts: the display in a small real pane
+];
+
 const say = (line) => process.stderr.write(`ferry pretest: ${line}\n`);
 
 function onPath(cmd) {
@@ -61,12 +70,13 @@ if (gone.length > 0) {
   const pkgs = [...new Set(gone.map((n) => n.pkg))];
   // openssh-server alone would pull in the others, but naming them keeps the line honest.
   if (pkgs.includes('openssh-server')) pkgs.push('openssh-sftp-server', 'openssh-client');
-  const list = [...new Set(pkgs)].join(' ');
   const names = gone.map((n) => n.name).join(', ');
   if (!isRoot || !onPath('apt-get')) {
+    const list = [...new Set(pkgs)].join(' ');
     say(`missing ${names}: install ${list} (Debian/Ubuntu: sudo apt-get install ${list}), then run npm test again`);
     process.exit(1);
   }
+  const list = [...new Set([...pkgs, ...WANTS.filter((w) => !onPath(w.name)).map((w) => w.pkg)])].join(' ');
   say(`missing ${names}: installing ${list} with apt-get (root, non-interactive)`);
   run('apt-get', ['update', '-q']);
   run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...list.split(' ')]);

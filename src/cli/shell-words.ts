@@ -74,7 +74,7 @@ export function splitShellLine(line: string): SplitLine {
 }
 
 // Characters the shell would split on or interpret in an unquoted word.
-const SPECIAL = /[\s\\'"`$&|;<>()*?[\]{}!#~=%^,:]/;
+const SPECIAL = /[\s\\'"`$&|;<>()*?[\]{}!#~]/;
 
 /**
  * `value` quoted for a word that began in `style`; the leading quote is
@@ -86,10 +86,9 @@ export function quoteFor(value: string, style: QuoteStyle, opts: { keepTilde?: b
   let out = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i];
-    // A leading ~/ must stay unquoted to be expanded; ':' and '=' and ',' are
-    // only special to completion, and escaping them reads badly in host:path.
+    // A leading ~/ must stay unquoted to be expanded. ':' and '=' are only
+    // word breaks to completion (trimForBash), not to the shell: left as typed.
     if (c === '~' && i === 0 && opts.keepTilde) out += c;
-    else if (c === ':' || c === '=' || c === ',' || c === '%' || c === '^') out += c;
     else out += SPECIAL.test(c) ? `\\${c}` : c;
   }
   return out;

@@ -26,6 +26,8 @@ export interface CommandSpec {
   operands: 'paths' | 'host' | 'none';
   /** cp expands remote globs, so remote names are glob-escaped for it. */
   remoteGlobs: boolean;
+  /** Fixed operand words (completion: bash, zsh). */
+  choices?: string[];
 }
 
 export interface Candidate {
@@ -40,6 +42,8 @@ export interface RemoteRequest {
   target: string;
   /** The directory to list, as the SFTP server takes it ('.' = login directory). */
   dir: string;
+  /** Only names starting with this are wanted. */
+  prefix: string;
   port?: number;
   identity: string[];
   sshOptions: string[];
@@ -76,7 +80,7 @@ interface Parsed {
   /** The option whose value the current word is. */
   valueFor?: OptionSpec;
   afterDashDash: boolean;
-  settings: Omit<RemoteRequest, 'target' | 'dir'>;
+  settings: Omit<RemoteRequest, 'target' | 'dir' | 'prefix'>;
 }
 
 function parseWords(line: SplitLine, specs: CommandSpec[]): Parsed {
@@ -113,7 +117,7 @@ function parseWords(line: SplitLine, specs: CommandSpec[]): Parsed {
   return { spec, valueFor, afterDashDash, settings };
 }
 
-async function localPaths(prefix: string, dirsOnly = false): Promise<Candidate[]> {
+async function localPaths(prefix: string): Promise<Candidate[]> {
   const slash = prefix.lastIndexOf('/');
   const dirPart = prefix.slice(0, slash + 1);
   const base = prefix.slice(slash + 1);
@@ -131,7 +135,6 @@ async function localPaths(prefix: string, dirsOnly = false): Promise<Candidate[]
     if (!e.name.startsWith(base) || (e.name.startsWith('.') && !base.startsWith('.')) || /[\n\0]/.test(e.name)) continue;
     let dir = e.isDirectory();
     if (e.isSymbolicLink()) dir = (await stat(`${expanded || '.'}/${e.name}`).catch(() => undefined))?.isDirectory() ?? false;
-    if (dirsOnly && !dir) continue;
     out.push({ value: `${dirPart}${e.name}${dir ? '/' : ''}`, more: dir });
   }
   return out.sort(byValue);
@@ -155,7 +158,7 @@ async function remotePaths(value: string, colon: number, p: Parsed, io: Completi
   const base = globs ? unescapeGlob(typedPath.slice(slash + 1)) : typedPath.slice(slash + 1);
   let dir = globs ? unescapeGlob(dirTyped) : dirTyped;
   if (dir.startsWith('~/')) dir = dir.slice(2);
-  const entries = await io.listRemote({ ...p.settings, target, dir: dir === '' ? '.' : dir });
+  const entries = await io.listRemote({ ...p.settings, target, dir: dir === '' ? '.' : dir, prefix: base });
   return entries
     // A name that would break the one-per-line answer, or hidden unless asked for, is left out.
     .filter((e) => e.name.startsWith(base) && !/[\n\0/]/.test(e.name) && e.name !== '.' && e.name !== '..'
@@ -180,6 +183,7 @@ export async function completeLine(line: SplitLine, specs: CommandSpec[], top: O
     return [];
   }
   if (cur.startsWith('-') && !p.afterDashDash) return words(p.spec.options.flatMap((o) => o.names));
+  if (p.spec.choices) return words(p.spec.choices);
   if (p.spec.operands === 'host') return hostCandidates(cur, p.settings, '');
   if (p.spec.operands !== 'paths') return [];
   if (cur.startsWith('scp://')) return [];

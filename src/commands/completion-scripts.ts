@@ -6,14 +6,18 @@
 
 // bash: ferry gets the raw line up to the cursor and COMP_WORDBREAKS, and
 // answers a directive line ("nospace" or "space") then one COMPREPLY entry a
-// line, already quoted and cut to the part bash replaces. mapfile, not $(...)
-// word splitting, so a `*` in a name is never globbed here.
+// line, already quoted and cut to the part bash replaces. Read line by line,
+// not by $(...) word splitting, so a `*` in a name is never globbed here (and
+// without mapfile, which macOS's bash 3.2 lacks).
 export const BASH_SCRIPT = `# bash completion for ferry. In this shell:  source <(ferry completion bash)
 # For every new shell, add that line to ~/.bashrc, or save the script as
 # ~/.local/share/bash-completion/completions/ferry (with bash-completion).
 _ferry_complete() {
-  local -a lines
-  mapfile -t lines < <(FERRY_COMP_WORDBREAKS="$COMP_WORDBREAKS" command ferry __complete bash -- "\${COMP_LINE:0:COMP_POINT}" 2>/dev/null)
+  local -a lines=()
+  local line
+  while IFS= read -r line; do
+    lines+=("$line")
+  done < <(FERRY_COMP_WORDBREAKS="$COMP_WORDBREAKS" command ferry __complete bash -- "\${COMP_LINE:0:COMP_POINT}" 2>/dev/null)
   [[ \${#lines[@]} -gt 0 ]] || return 0
   [[ \${lines[0]} == nospace ]] && compopt -o nospace 2>/dev/null
   COMPREPLY=("\${lines[@]:1}")
@@ -39,8 +43,8 @@ _ferry() {
       (*$'\\t'done) done_+=("\${c%$'\\t'done}") ;;
     esac
   done
-  (( \${#more} )) && compadd -U -S '' -- "\${more[@]}"
-  (( \${#done_} )) && compadd -U -- "\${done_[@]}"
+  (( \${#more} )) && compadd -S '' -- "\${more[@]}"
+  (( \${#done_} )) && compadd -- "\${done_[@]}"
   return 0
 }
 if (( $+functions[compdef] )); then

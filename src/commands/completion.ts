@@ -38,7 +38,10 @@ function optionSpecs(cmd: Command): OptionSpec[] {
 export function commandSpecs(program: Command): { commands: CommandSpec[]; top: OptionSpec[] } {
   const commands = program.commands
     .filter((c) => !c.name().startsWith('__'))
-    .map((c) => ({ name: c.name(), options: optionSpecs(c), operands: OPERANDS[c.name()] ?? 'none', remoteGlobs: c.name() === 'cp' }));
+    .map((c): CommandSpec => ({
+      name: c.name(), options: optionSpecs(c), operands: OPERANDS[c.name()] ?? 'none', remoteGlobs: c.name() === 'cp',
+      choices: c.name() === 'completion' ? ['bash', 'zsh'] : undefined,
+    }));
   return { commands, top: optionSpecs(program) };
 }
 
@@ -54,12 +57,14 @@ async function listRemote(r: RemoteRequest): Promise<{ name: string; dir: boolea
   });
   try {
     const ep = await endpoints.get(loc);
-    const entries = await ep.readdir(r.dir);
+    const entries = (await ep.readdir(r.dir)).filter((e) => e.name.startsWith(r.prefix));
     const base = r.dir.endsWith('/') ? r.dir : `${r.dir}/`;
-    // readdir reports links as links; the few that might be directories are asked about.
+    // readdir reports links as links: the wanted ones (a few dozen at most) are asked whether they lead to a directory.
+    let stats = 0;
     return await Promise.all(entries.map(async (e) => ({
       name: e.name,
-      dir: e.attrs.kind === 'dir' || (e.attrs.kind === 'symlink' && (await ep.stat(`${base}${e.name}`).catch(() => undefined))?.kind === 'dir'),
+      dir: e.attrs.kind === 'dir' || (e.attrs.kind === 'symlink' && stats++ < 64 &&
+        (await ep.stat(`${base}${e.name}`).catch(() => undefined))?.kind === 'dir'),
     })));
   } finally {
     void endpoints.closeAll();

@@ -33,6 +33,7 @@ beforeAll(async () => {
   await writeFile(path.join(remoteDir, QUOTED_NAME), 'q\n');
   await writeFile(path.join(remoteDir, GLOB_NAME), 'g\n');
   await writeFile(path.join(remoteDir, '.hidden'), 'h\n');
+  await symlink(path.join(remoteDir, 'sub dir'), path.join(remoteDir, 'link to dir'));
   await mkdir(path.join(work, 'cwd', 'out'), { recursive: true });
   await writeFile(path.join(work, 'cwd', 'local file.txt'), 'l\n');
   await mkdir(path.join(work, 'bin'));
@@ -40,6 +41,12 @@ beforeAll(async () => {
   await writeFile(path.join(sd.home, '.ssh', 'config'), 'Host web-alias *.wild !neg\n  HostName 127.0.0.1\nHost other-alias\n');
   await appendFile(sd.knownHosts, `plainhost.example ${KEY}\n|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ${KEY}\n`);
   await writeFile(path.join(work, 'bashrc'), "PS1='READY$ '\nsource <(ferry completion bash)\n");
+  // A plain prompt: no PROMPT_SP padding or bracketed-paste codes around it.
+  await mkdir(path.join(work, 'zdot'));
+  await writeFile(path.join(work, 'zdot', '.zshrc'), [
+    "PS1='READY$ '", 'bindkey -e', 'unsetopt PROMPT_SP', 'unset zle_bracketed_paste',
+    'autoload -Uz compinit && compinit -u -D', 'source <(ferry completion zsh)', '',
+  ].join('\n'));
   env = {
     ...sd.env,
     PATH: `${path.join(work, 'bin')}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
@@ -51,15 +58,18 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Type `typed` (with its TABs) at a bash prompt; the completed words as the shell splits them. */
-function complete(typed: string, waitFor: string): { words: string; screen: string } {
-  const r = converseOnTty(['bash', '--rcfile', path.join(work, 'bashrc'), '--noprofile', '-i'], [
+type Shell = 'bash' | 'zsh';
+const shellArgv = (shell: Shell) => (shell === 'bash' ? ['bash', '--rcfile', path.join(work, 'bashrc'), '--noprofile', '-i'] : ['zsh', '-i']);
+
+/** Type `typed` (with its TABs) at a prompt; the completed words as the shell splits them. */
+function complete(typed: string, waitFor: string, shell: Shell = 'bash'): { words: string; screen: string } {
+  const r = converseOnTty(shellArgv(shell), [
     { send: '', expect: 'READY\\$ $' },
     { send: typed, expect: waitFor },
     // Ctrl-A: to the start of the line, where printf shows each word in <>.
     { send: "\x01printf '<%s>' \r", expect: '<ferry>.*READY\\$ $' },
-  ], env, path.join(work, 'cwd'));
-  const words = /((?:<[^>]*>)+)READY\$ $/s.exec(r.out)?.[1] ?? '';
+  ], { ...env, ZDOTDIR: path.join(work, 'zdot') }, path.join(work, 'cwd'));
+  const words = /((?:<[^>]*>)+)\r?READY\$ $/s.exec(r.out)?.[1] ?? '';
   return { words, screen: r.out };
 }
 
@@ -112,6 +122,29 @@ describe.skipIf(!hasPty || !hasBash)('ferry completion bash, typed in a real bas
   });
 });
 
+// zsh's own matching and quoting (compadd) on ferry's plain answers. zsh
+// echoes what it completes with redraws, so the words are checked, not the screen.
+describe.skipIf(!hasPty || !hasZsh)('ferry completion zsh, typed in a real zsh', () => {
+  it('subcommands, local paths and host aliases', () => {
+    expect(complete('ferry sy\t', 'sync', 'zsh').words).toBe('<ferry><sync>');
+    expect(complete('ferry cp loc\t', 'txt', 'zsh').words).toBe('<ferry><cp><local file.txt>');
+    expect(complete('ferry cp web\t', 'alias:', 'zsh').words).toBe('<ferry><cp><web-alias:>');
+  });
+
+  it('a remote file name with a space and a quote, escaped and quoted', () => {
+    const want = `<ferry><cp><-P><${sd.port}><127.0.0.1:${remoteDir}/${QUOTED_NAME}>`;
+    const plain = complete(`ferry cp -P ${sd.port} 127.0.0.1:${remoteDir}/fi\t`, 'quote', 'zsh');
+    expect(plain.words, plain.screen).toBe(want);
+    const quoted = complete(`ferry cp -P ${sd.port} "127.0.0.1:${remoteDir}/fi\t`, 'quote', 'zsh');
+    expect(quoted.words, quoted.screen).toBe(want);
+  });
+
+  it('a remote directory ends in / with no space after it', () => {
+    const r = complete(`ferry cp -P ${sd.port} 127.0.0.1:${remoteDir}/su\tx`, 'dir/x', 'zsh');
+    expect(r.words, r.screen).toBe(`<ferry><cp><-P><${sd.port}><127.0.0.1:${remoteDir}/sub dir/x>`);
+  });
+});
+
 describe('ferry __complete, the answers behind the scripts', () => {
   it('never asks about an unknown host key: BatchMode, no answer, exit 0', async () => {
     const t0 = Date.now();
@@ -139,11 +172,12 @@ describe('ferry __complete, the answers behind the scripts', () => {
     }
   });
 
-  it('zsh gets plain values tagged more/done, hidden files only when asked for', async () => {
+  it('zsh gets plain values tagged more/done (a link to a directory is one), hidden files only when asked for', async () => {
     const r = await runFerry(['__complete', 'zsh', '--', 'ferry', 'cp', '-P', String(sd.port), `127.0.0.1:${remoteDir}/`], { env });
     expect(r.stdout.split('\n').filter(Boolean)).toEqual([
       `127.0.0.1:${remoteDir}/${QUOTED_NAME}\tdone`,
       `127.0.0.1:${remoteDir}/glob\\[1]\\*.txt\tdone`,
+      `127.0.0.1:${remoteDir}/link to dir/\tmore`,
       `127.0.0.1:${remoteDir}/sub dir/\tmore`,
     ]);
     const hidden = await runFerry(['__complete', 'zsh', '--', 'ferry', 'sync', '-P', String(sd.port), `127.0.0.1:${remoteDir}/.`], { env });
@@ -157,6 +191,7 @@ describe('ferry __complete, the answers behind the scripts', () => {
     const zsh = await runFerry(['completion', 'zsh'], { env });
     expect(zsh.stdout).toContain('compdef _ferry ferry');
     if (hasZsh) expect(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status).toBe(0);
+    expect((await runFerry(['__complete', 'bash', '--', 'ferry completion '], { env })).stdout).toBe('space\nbash\nzsh\n');
     const fish = await runFerry(['completion', 'fish'], { env });
     expect(fish.code).toBe(2);
     expect(fish.stderr).toMatch(/^ferry: no completion for shell "fish"/);

@@ -11,6 +11,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { withLogins } from '../support/budget.js';
 import { mulberry32 } from '../support/fault-proxy.js';
 import { expectCleanOutput, expectIdentical, exists, makeCanary, MiB, sha256 } from '../support/hostile-checks.js';
 import { scenario } from '../support/hostile-link.js';
@@ -100,7 +101,7 @@ describe.concurrent('12: kill -9 at random moments, several connections', () => 
     const run = start(['-l', LIMIT, ...args], s, ctx);
     // Mid-transfer: the big file's partial has data.
     const part = path.join(dst, '.big.bin.ferry-part');
-    for (let i = 0; i < 400 && ((await fs.stat(part).catch(() => undefined))?.size ?? 0) < MiB; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const end = Date.now() + withLogins(4_000, 3); Date.now() < end && ((await fs.stat(part).catch(() => undefined))?.size ?? 0) < MiB;) await new Promise((r) => setTimeout(r, 10));
     const t0 = Date.now();
     run.child.kill('SIGINT');
     const exit = await run.exited;

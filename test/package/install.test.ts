@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +24,15 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ferry-pack-'));
   prefix = path.join(work, 'prefix');
   // npm run by `npm test` exports its own settings as npm_* variables; the
-  // nested npm must see only what a user's shell has (and the same cache).
-  env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
-  env.HOME = work; // no ~/.npmrc, no state of the real user's
-  env.npm_config_cache = process.env.npm_config_cache ?? path.join(process.env.HOME ?? '/root', '.npm');
+  // nested npm must see only what a user's shell has.
+  const realHome = process.env.HOME ?? homedir();
+  env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  // The user's npm settings (a registry mirror, a proxy) and cache, read; the
+  // home, npm's logs and everything installed stay in the temp directory.
+  env.HOME = work;
+  env.npm_config_userconfig = process.env.npm_config_userconfig ?? path.join(realHome, '.npmrc');
+  env.npm_config_cache = process.env.npm_config_cache ?? path.join(realHome, '.npm');
+  env.npm_config_logs_dir = path.join(work, 'npm-logs');
   env.npm_config_update_notifier = 'false';
 
   const src = path.join(work, 'src-copy');
