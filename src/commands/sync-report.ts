@@ -21,6 +21,8 @@ export interface SyncOutputOptions {
   verbose: number;
   verify: boolean;
   logFile?: string;
+  /** --link-dest was given: the summary counts linked files. */
+  linkDest?: boolean;
 }
 
 export interface SyncOutput {
@@ -30,7 +32,8 @@ export interface SyncOutput {
   finish(): void;
 }
 
-const MARK: Record<SyncItem['action'], string> = { new: '+', changed: '~', deleted: '-', skipped: '=' };
+// "h" as rsync's itemize marks a hard link.
+const MARK: Record<SyncItem['action'], string> = { new: '+', changed: '~', deleted: '-', skipped: '=', linked: 'h' };
 const VERIFY_METHOD = 'sha256 of both sides, each read in full';
 
 function itemLine(i: SyncItem): string {
@@ -42,6 +45,7 @@ function summaryLine(s: SyncStats, elapsed: number, o: SyncOutputOptions): strin
   const would = o.dryRun ? 'would be ' : '';
   const parts = [
     `${sent} ${would}transferred${sent > 0 ? ` (${s.new} new, ${s.changed} changed)` : ''}`,
+    ...(o.linkDest ? [`${s.linked} ${would}linked`] : []),
     `${s.skipped} skipped`,
     `${s.deleted} ${would}deleted`,
   ];
@@ -146,7 +150,7 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
         if (o.json) {
           json({
             event: 'summary', dryRun: o.dryRun, files: s.files, transferred: s.new + s.changed, new: s.new, changed: s.changed,
-            skipped: s.skipped, deleted: s.deleted, failed: s.failed, vanished: s.vanished,
+            skipped: s.skipped, linked: s.linked, bytesLinked: s.bytesLinked, deleted: s.deleted, failed: s.failed, vanished: s.vanished,
             ...(o.verify ? { verified: s.verified, verifyMethod: VERIFY_METHOD } : {}),
             ...(sync.deleteRefused !== undefined ? { deleteRefused: sync.deleteRefused } : {}),
             bytes: s.bytesSent, bytesSkipped: s.bytesSkipped, ...(o.dryRun ? { bytesToSend: s.bytesToSend } : {}),

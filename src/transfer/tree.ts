@@ -39,9 +39,9 @@ export interface WalkOptions {
 
 const DEFAULT_MAX_ENTRIES = 5_000_000;
 
-/** ferry's own `.NAME.ferry-part` files: neither synced nor deleted. */
+/** ferry's own `.NAME.ferry-part` files (and `.NAME.ferry-link`, see linkTempName): neither synced nor deleted. */
 export function isPartialName(name: string): boolean {
-  return name.length > '..ferry-part'.length && name.startsWith('.') && name.endsWith('.ferry-part');
+  return name.length > '..ferry-part'.length && name.startsWith('.') && (name.endsWith('.ferry-part') || name.endsWith('.ferry-link'));
 }
 
 export function parentOf(rel: string): string {
