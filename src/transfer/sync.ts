@@ -179,8 +179,9 @@ export class Sync extends EventEmitter {
     if (this.o.dryRun) return this.dryRun(plan);
     if (!dstRoot) await dst.mkdir(this.o.dstRoot, srcRoot.mode & 0o777 | 0o700);
     await this.makeDirs(plan.mkdirs);
-    const { linked, unlinked } = await this.linkAll(plan.links);
-    await this.sendAll([...plan.files, ...unlinked], linked);
+    // Links (metadata on this session) and sends (data on the engine's lanes) overlap: neither waits for the other.
+    const linking = this.linkAll(plan.links);
+    await Promise.all([linking, this.sendAll(plan.files, linking)]);
     await this.setAttrs(plan.fixups.filter((f) => f.kind === 'file'));
     this.checkErrorsBeforeDelete(plan);
     if (this.deleteRefused === undefined) await this.deleteAll(plan.deletions);
@@ -328,20 +329,26 @@ export class Sync extends EventEmitter {
   }
 
   /**
-   * Sends `files`; with --verify, checks them and the `linked` ones, and sends
-   * what does not match once more (a linked file whose older copy differs in
-   * content despite the quick check gets a fresh copy).
+   * Sends `files`, then what `linking` could not link; with --verify, checks
+   * them and the linked ones, and sends what does not match once more (a
+   * linked file whose older copy differs in content despite the quick check
+   * gets a fresh copy).
    */
-  private async sendAll(files: PlanItem[], linked: PlanItem[]) {
+  private async sendAll(files: PlanItem[], linking: Promise<{ linked: PlanItem[]; unlinked: PlanItem[] }>) {
     const todo = files.filter((f) => {
       if (!this.isBroken(f.path)) return true;
       this.stats.failed++; // Its directory's error was reported.
       return false;
     });
-    if (todo.length === 0 && (!this.o.verify || linked.length === 0)) return;
     // Without --verify a file is done once it is in place: report it right away, not at the end.
-    const sent = todo.length > 0 ? await this.send(todo, this.o.verify ? undefined : (f, s) => this.item(this.sentItem(f, s))) : new Map<string, Sent>();
-    if (!this.o.verify) return;
+    const onSent = this.o.verify ? undefined : (f: PlanItem, s: Sent) => this.item(this.sentItem(f, s));
+    const sent = todo.length > 0 ? await this.send(todo, onSent) : new Map<string, Sent>();
+    const { linked, unlinked } = await linking;
+    if (unlinked.length > 0) {
+      for (const [p, s] of await this.send(unlinked, onSent)) sent.set(p, s);
+      todo.push(...unlinked);
+    }
+    if (!this.o.verify || todo.length + linked.length === 0) return;
     this.emit('phase', { phase: 'verify' });
     const bad = new Set(await this.verify([...todo.filter((f) => sent.has(f.path)), ...linked], true));
     const relink = linked.filter((l) => bad.has(l.path)).map((l): PlanItem => ({ ...l, action: l.replaces ? 'changed' : 'new', reason: 'the --link-dest copy differs in content' }));
