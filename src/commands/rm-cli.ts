@@ -33,7 +33,8 @@ export function registerRm(program: Command, run: { signal: AbortSignal }): void
     .argument('<paths...>')
     .option('-r', 'remove directories and their contents recursively')
     .option('-f', 'ignore paths that do not exist')
-    .option('-n, --dry-run', 'print what would be removed, remove nothing'))
+    .option('-n, --dry-run', 'print what would be removed, remove nothing')
+    .option('-q', 'quiet: no notices from the SSH layer (the server\'s banner); errors still go to stderr'))
     .addHelpText('after', RM_HELP)
     .action(async (paths: string[], opts: Record<string, unknown>) => {
       const { runRm } = await import('./rm.js');
@@ -42,6 +43,7 @@ export function registerRm(program: Command, run: { signal: AbortSignal }): void
         recursive: Boolean(opts.r),
         force: Boolean(opts.f),
         dryRun: Boolean(opts.dryRun),
+        quiet: Boolean(opts.q),
       });
     });
 }

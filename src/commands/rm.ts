@@ -12,6 +12,7 @@ export interface RmOptions extends RemoteOptions {
   recursive: boolean;
   force: boolean;
   dryRun: boolean;
+  quiet: boolean;
 }
 
 interface Target {
