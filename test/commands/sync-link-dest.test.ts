@@ -160,6 +160,18 @@ describe('--link-dest', () => {
     expect(summary(r).linked as number + (summary(r).skipped as number)).toBe(40);
   });
 
+  it('downloads into local snapshots link on this machine (fs.link)', async () => {
+    const top = await fs.mkdtemp(`${work}/download-`);
+    await makeSource(`${top}/server`, { 'a.txt': 'a\n', 'b.txt': 'b\n' });
+    expect((await sync([remote(`${top}/server`), `${top}/day1`])).code).toBe(0);
+    await makeSource(`${top}/server`, { 'b.txt': 'b2\n' });
+    const r = await sync(['--json', '--link-dest', '../day1', remote(`${top}/server`), `${top}/day2`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(actions(r)).toEqual(['linked a.txt', 'new b.txt']);
+    expect(await ino(`${top}/day2/a.txt`)).toBe(await ino(`${top}/day1/a.txt`));
+    expect(await fs.readFile(`${top}/day1/b.txt`, 'utf8')).toBe('b\n');
+  });
+
   it('a missing --link-dest directory is a warning, and every file is sent', async () => {
     const top = await fs.mkdtemp(`${work}/missing-`);
     await makeSource(`${top}/src`, { 'a.txt': 'a\n' });
