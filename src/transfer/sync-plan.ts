@@ -169,7 +169,12 @@ export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, 
       blocked.add(path);
       continue;
     }
-    const { action, reason } = fileDecision(s, d, o, same?.get(path));
+    let { action, reason } = fileDecision(s, d, o, same?.get(path));
+    // With --link-dest the target's copy may be a link into an older snapshot: fixing its mode
+    // would change that snapshot too, so it gets a file of its own (linked or sent) instead.
+    if (link && action === 'skipped' && d?.kind === 'file' && !o.ignoreExisting && reason !== 'newer on the target' && attrsDiffer(s, d)) {
+      [action, reason] = ['changed', 'attributes differ, and the file may be a hard link'];
+    }
     const item: PlanItem = { path, kind: 'file', action, size: s.size, reason };
     if (action === 'skipped') {
       plan.skipped.push(item);

@@ -99,6 +99,8 @@ const META_CONCURRENCY = 16;
  * the link busy over a round trip of latency.
  */
 const LINKS_AT_ONCE = 64;
+/** Link failures warned about one by one; past that, one line counts the rest. */
+const MAX_LINK_WARNINGS = 5;
 
 export class Sync extends EventEmitter {
   readonly stats: SyncStats = {
@@ -248,6 +250,7 @@ export class Sync extends EventEmitter {
     if (links.length === 0) return { linked, unlinked };
     this.emit('phase', { phase: 'link', files: links.length });
     const limit = createLimit(LINKS_AT_ONCE);
+    let failures = 0;
     await Promise.all(links.map((f) => limit(async () => {
       if (this.isBroken(f.path)) {
         this.stats.failed++; // Its directory's error was reported.
@@ -261,10 +264,14 @@ export class Sync extends EventEmitter {
       } catch (err) {
         if (!(err instanceof FileError)) throw err;
         // rsync does the same: a snapshot that costs space beats one that lacks the file.
-        this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
+        // A server refusing every link would otherwise print one warning per file.
+        if (++failures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
         unlinked.push({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' });
       }
     })));
+    if (failures > MAX_LINK_WARNINGS) {
+      this.emit('warning', { path: '', message: `${failures - MAX_LINK_WARNINGS} more files could not be linked from --link-dest; they were sent instead` });
+    }
     return { linked, unlinked };
   }
 

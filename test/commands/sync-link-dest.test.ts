@@ -3,6 +3,7 @@
 // so the server's files are this machine's and their inodes can be compared.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +194,44 @@ describe('--link-dest', () => {
     const self = await sync(['--link-dest', '.', `${top}/src`, remote(`${top}/day1`)]);
     expect(self.code).toBe(2);
     expect(self.stderr).toContain('is the target itself');
+  });
+
+  it('sftp-server -P hardlink does not offer the extension: a clear error, and nothing is written', async () => {
+    const denying = await startSshd({ sftpServerArgs: ['-P', 'hardlink'] });
+    try {
+      const top = await fs.mkdtemp(`${work}/denied-`);
+      await makeSource(`${top}/src`, { 'a.txt': 'a\n' });
+      const run = (args: string[]) => runFerry(['sync', '-P', String(denying.port), ...args], { env: denying.env });
+      expect((await run([`${top}/src`, remote(`${top}/day1`)])).code).toBe(0);
+      const r = await run(['--link-dest', '../day1', `${top}/src`, remote(`${top}/day2`)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`ferry: link remote "${top}/day1": 127.0.0.1 cannot make hard links (no hardlink@openssh.com)`);
+      expect(r.stderr).toContain('hint:');
+      expect(await fs.stat(`${top}/day2`).catch(() => undefined)).toBeUndefined();
+    } finally {
+      await denying.stop();
+    }
+  });
+
+  // /dev/shm is another filesystem than the temp dir here: every link fails (EXDEV).
+  it.runIf(existsSync('/dev/shm'))('links that fail are sent instead, with the warnings counted, and the snapshot is complete', async () => {
+    const top = await fs.mkdtemp(`${work}/xdev-`);
+    const other = await fs.mkdtemp('/dev/shm/ferry-link-dest-');
+    try {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 12; i++) files[`f${i}.txt`] = `file ${i}\n`;
+      await makeSource(`${top}/server`, files);
+      expect((await sync([remote(`${top}/server`), `${other}/day1`])).code).toBe(0);
+      if ((await fs.stat(`${other}/day1`)).dev === (await fs.stat(top)).dev) return; // same filesystem after all: nothing to prove
+      const r = await sync(['--link-dest', `${other}/day1`, remote(`${top}/server`), `${top}/day2`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.match(/sending it instead/g)).toHaveLength(5);
+      expect(r.stderr).toContain('7 more files could not be linked from --link-dest; they were sent instead');
+      expect(r.stdout).toMatch(/12 transferred \(12 new, 0 changed\), 0 linked/);
+      for (const f of Object.keys(files)) expect(await fs.readFile(`${top}/day2/${f}`, 'utf8')).toBe(files[f]);
+    } finally {
+      await fs.rm(other, { recursive: true, force: true });
+    }
   });
 
   it('a server without hardlink@openssh.com gets a clear error before anything is written', async () => {

@@ -187,3 +187,13 @@ describe('--link-dest', () => {
     expect(p.links).toEqual([]);
   });
 });
+
+describe('--link-dest and attributes', () => {
+  it('a target file whose mode alone differs is not re-attributed (it may be a link into the older snapshot)', () => {
+    const prev = { entries: new Map(Object.entries({ f: file(10, T, 0o600) })) };
+    const p = planSync(tree({ f: file(10, T, 0o600), g: file(10, T, 0o600) }), tree({ f: file(10, T, 0o644), g: file(10, T, 0o644) }), {}, undefined, prev);
+    expect(p.fixups.filter((x) => x.kind === 'file')).toEqual([]);
+    expect(p.links).toMatchObject([{ path: 'f', replaces: true }]);
+    expect(p.files).toMatchObject([{ path: 'g', action: 'changed', reason: 'attributes differ, and the file may be a hard link' }]);
+  });
+});
