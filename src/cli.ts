@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addRemoteOptions, collect, intArg, readRemoteOptions } from './commands/remote-flags.js';
 import { ExitCode, FerryError, UsageError, exitCodeFor } from './errors.js';
+import { registerRm } from './commands/rm-cli.js';
 import { registerSync } from './commands/sync-cli.js';
 import { escapeForTerminal } from './util/escape.js';
 
@@ -60,6 +61,7 @@ export function buildProgram(run: { signal: AbortSignal }): Command {
     });
 
   registerSync(program, run);
+  registerRm(program, run);
 
   program
     .command('keygen')

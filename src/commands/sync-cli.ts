@@ -42,6 +42,7 @@ export function registerSync(program: Command, run: { signal: AbortSignal }): vo
     .option('--checksum', 'compare same-size files by content (sha256 of both sides) instead of mtime')
     .option('-u, --update', 'skip files that are newer on the target')
     .option('--ignore-existing', 'skip files that already exist on the target')
+    .option('--link-dest <dir>', 'hard-link files unchanged since DIR\'s copy (a snapshot on the target\'s side; relative to TARGET) instead of sending them')
     .option('--include <pattern>', 'include paths matching PATTERN (repeatable)', rule('include'))
     .option('--exclude <pattern>', 'exclude paths matching PATTERN (repeatable)', rule('exclude'))
     .option('--exclude-from <file>', 'read exclude patterns from FILE ("+ pat" includes, "#" comments)', rule('exclude-from'))
@@ -60,6 +61,7 @@ export function registerSync(program: Command, run: { signal: AbortSignal }): vo
         checksum: Boolean(opts.checksum),
         update: Boolean(opts.update),
         ignoreExisting: Boolean(opts.ignoreExisting),
+        linkDest: opts.linkDest as string | undefined,
         rules,
         itemize: Boolean(opts.itemize),
         verify: Boolean(opts.verify),

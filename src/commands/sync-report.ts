@@ -10,7 +10,7 @@ import type { Sync, SyncItem, SyncStats } from '../transfer/sync.js';
 import type { Transfer } from '../transfer/transfer.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
 import { listen } from '../util/listen.js';
-import { attachDebug, attachTtyProgress, formatBytes, type Reporter } from './reporters.js';
+import { attachDebug, attachTtyProgress, formatBytes, type Reporter, type TtyReporter } from './reporters.js';
 
 export interface SyncOutputOptions {
   operands: string[];
@@ -21,6 +21,8 @@ export interface SyncOutputOptions {
   verbose: number;
   verify: boolean;
   logFile?: string;
+  /** --link-dest was given: the summary counts linked files. */
+  linkDest?: boolean;
 }
 
 export interface SyncOutput {
@@ -30,7 +32,8 @@ export interface SyncOutput {
   finish(): void;
 }
 
-const MARK: Record<SyncItem['action'], string> = { new: '+', changed: '~', deleted: '-', skipped: '=' };
+// "h" as rsync's itemize marks a hard link.
+const MARK: Record<SyncItem['action'], string> = { new: '+', changed: '~', deleted: '-', skipped: '=', linked: 'h' };
 const VERIFY_METHOD = 'sha256 of both sides, each read in full';
 
 function itemLine(i: SyncItem): string {
@@ -42,6 +45,7 @@ function summaryLine(s: SyncStats, elapsed: number, o: SyncOutputOptions): strin
   const would = o.dryRun ? 'would be ' : '';
   const parts = [
     `${sent} ${would}transferred${sent > 0 ? ` (${s.new} new, ${s.changed} changed)` : ''}`,
+    ...(o.linkDest ? [`${s.linked} ${would}linked`] : []),
     `${s.skipped} skipped`,
     `${s.deleted} ${would}deleted`,
   ];
@@ -75,6 +79,12 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
   /** The run ended with a thrown error: cli.ts reports it; a summary line would only mislead. */
   let stopped = false;
   const transferReporters = new Map<Transfer, Reporter[]>();
+  const displays = new Set<TtyReporter>();
+  const printLine = (line: string) => {
+    const [display] = displays;
+    if (display) display.print(line);
+    else err.write(`${line}\n`);
+  };
 
   // cli.ts may end the process after Ctrl-C before the run unwinds: the log still says so.
   const onExit = () => log?.line('! stopped before the end of the run (interrupted)');
@@ -98,17 +108,19 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
   const onError = ({ path, error, duringTransfer }: { path: string; error: FerryError; duringTransfer: boolean }) => {
     if (o.json) json({ event: 'error', path, message: error.message, hint: error.hint });
     // On a terminal the progress display already printed the engine's errors between its bars.
-    else if (!(bars && duringTransfer)) err.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
+    else if (!(bars && duringTransfer)) printLine(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}`);
     log?.line(`! ${error.message}`);
   };
   const onWarning = ({ path, message }: { path: string; message: string }) => {
     if (o.json) json({ event: 'warning', path, message });
-    else if (!o.quiet) err.write(`ferry: ${escapeForTerminal(message)}\n`);
+    // While a progress display owns the terminal's last rows (links overlap sends), it prints the line.
+    else if (!o.quiet) printLine(`ferry: ${escapeForTerminal(message)}`);
     log?.line(`? ${message}`);
   };
   const onTransfer = (t: Transfer) => {
     const rs: Reporter[] = [];
     const tty = bars ? attachTtyProgress(t) : undefined;
+    if (tty) displays.add(tty);
     if (o.verbose > 0) rs.push(attachDebug(t, tty?.print));
     if (tty) rs.push(tty);
     if (o.json) {
@@ -119,7 +131,10 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
     transferReporters.set(t, rs);
   };
   const onTransferEnd = (t: Transfer) => {
-    for (const r of transferReporters.get(t) ?? []) r.finish();
+    for (const r of transferReporters.get(t) ?? []) {
+      r.finish();
+      displays.delete(r as TtyReporter);
+    }
     transferReporters.delete(t);
   };
   const onPhase = (p: { phase: string; files?: number; count?: number }) => {
@@ -146,7 +161,7 @@ export function attachSyncOutput(o: SyncOutputOptions): SyncOutput {
         if (o.json) {
           json({
             event: 'summary', dryRun: o.dryRun, files: s.files, transferred: s.new + s.changed, new: s.new, changed: s.changed,
-            skipped: s.skipped, deleted: s.deleted, failed: s.failed, vanished: s.vanished,
+            skipped: s.skipped, linked: s.linked, bytesLinked: s.bytesLinked, deleted: s.deleted, failed: s.failed, vanished: s.vanished,
             ...(o.verify ? { verified: s.verified, verifyMethod: VERIFY_METHOD } : {}),
             ...(sync.deleteRefused !== undefined ? { deleteRefused: sync.deleteRefused } : {}),
             bytes: s.bytesSent, bytesSkipped: s.bytesSkipped, ...(o.dryRun ? { bytesToSend: s.bytesToSend } : {}),

@@ -72,6 +72,13 @@ export interface Endpoint {
   /** Remove an empty directory (sync --delete); absent when the endpoint cannot. */
   rmdir?(path: string): Promise<void>;
   setstat(path: string, attrs: SetAttrs): Promise<void>;
+  /**
+   * Make `newPath` another name of the file at `existing` (a hard link, for
+   * sync --link-dest); fails if `newPath` exists. Absent when the endpoint
+   * cannot (an SFTP server without hardlink@openssh.com), so a caller can tell
+   * before it writes anything.
+   */
+  hardlink?(existing: string, newPath: string): Promise<void>;
 
   openRead(path: string): Promise<FileHandle>;
   /** Creates the file if missing (unless `create` is false); truncates only when asked. */

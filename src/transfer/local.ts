@@ -73,6 +73,9 @@ export class LocalEndpoint implements Endpoint {
   async rmdir(path: string) {
     try { await fsp.rmdir(path); } catch (e) { throw fail('remove directory', path, e); }
   }
+  async hardlink(existing: string, newPath: string) {
+    try { await fsp.link(existing, newPath); } catch (e) { throw fail('link', newPath, e); }
+  }
   async setstat(path: string, attrs: SetAttrs) {
     try {
       if (attrs.mode !== undefined) await fsp.chmod(path, attrs.mode);

@@ -35,6 +35,15 @@ export function dirName(path: string): string {
   return trimmed.slice(0, i);
 }
 
+/**
+ * Hidden name a hard link is made under before it is renamed over an existing
+ * file (sync --link-dest). Never the partial name: the engine resumes into a
+ * partial, and writing into a link would change the older snapshot's file.
+ */
+export function linkTempName(finalPath: string): string {
+  return joinPath(dirName(finalPath), `.${baseName(finalPath)}.ferry-link`);
+}
+
 /** Hidden partial-file name beside the target; stable so a rerun finds it. */
 export function partialName(finalPath: string): string {
   return joinPath(dirName(finalPath), `.${baseName(finalPath)}.ferry-part`);

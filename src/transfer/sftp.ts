@@ -307,6 +307,11 @@ export class SftpEndpoint implements Endpoint {
     if (!this.hasExtension('fsync@openssh.com')) return;
     await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
   }
+  /** hardlink@openssh.com (sync --link-dest); undefined when the server does not offer it. */
+  get hardlink(): ((existing: string, newPath: string) => Promise<void>) | undefined {
+    if (!this.hasExtension('hardlink@openssh.com')) return undefined;
+    return (existing, newPath) => this.call<void>('link', newPath, (cb) => this.sftp.ext_openssh_hardlink(existing, newPath, cb));
+  }
   private hasExtension(name: string): boolean {
     const exts = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
     return exts[name] !== undefined;

@@ -17,13 +17,16 @@
  * - With --delete, target entries absent from the source are removed, deepest
  *   first, except under a source directory whose listing failed, and never a
  *   directory that holds entries the walk left out (filtered, partial files).
+ * - With --link-dest, a file that would be sent but whose copy in the link-dest
+ *   tree passes the same quick check (size and mtime, and the permission bits,
+ *   which a hard link shares; with --checksum, content too) is linked instead.
  * - Symlinks and special files in the source are reported and left alone.
  *   A file where the target has a directory (or the reverse) is a conflict,
  *   reported as an error; nothing is written or deleted below it.
  */
 import type { FileAttrs, FileKind, SetAttrs } from './endpoint.js';
 
-export type SyncAction = 'new' | 'changed' | 'skipped' | 'deleted';
+export type SyncAction = 'new' | 'changed' | 'skipped' | 'deleted' | 'linked';
 
 export interface PlanItem {
   /** Relative to the synced directories, "/"-separated. */
@@ -34,6 +37,8 @@ export interface PlanItem {
   size: number;
   /** Why it was skipped or is sent. */
   reason: string;
+  /** Linked: the target has another version of the file, which the link replaces. */
+  replaces?: boolean;
 }
 
 export interface Fixup {
@@ -50,6 +55,13 @@ export interface TreeView {
   hidden?: ReadonlySet<string>;
 }
 
+/** The older snapshot files may be hard-linked from (--link-dest). */
+export interface LinkView {
+  entries: ReadonlyMap<string, FileAttrs>;
+  /** --checksum: whether a same-size link-dest file has the source's content. */
+  same?: ReadonlyMap<string, boolean>;
+}
+
 export interface SyncPlanOptions {
   checksum?: boolean;
   update?: boolean;
@@ -62,6 +74,8 @@ export interface SyncPlan {
   mkdirs: PlanItem[];
   /** Files to send: new and changed. */
   files: PlanItem[];
+  /** Files to hard-link from the link-dest tree instead of sending. */
+  links: PlanItem[];
   skipped: PlanItem[];
   /** Target entries to remove, deepest first (only with delete). */
   deletions: PlanItem[];
@@ -117,8 +131,15 @@ function attrsDiffer(s: FileAttrs, d: FileAttrs): boolean {
 
 const fixupOf = (path: string, kind: 'file' | 'dir', s: FileAttrs): Fixup => ({ path, kind, attrs: { mode: perm(s), atime: s.atime, mtime: s.mtime } });
 
-export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, same?: ReadonlyMap<string, boolean>): SyncPlan {
-  const plan: SyncPlan = { mkdirs: [], files: [], skipped: [], deletions: [], fixups: [], conflicts: [], nonRegular: [] };
+/** Would a hard link to `l` give the target exactly what sending `s` would? */
+export function isLinkable(s: FileAttrs, l: FileAttrs | undefined, o: SyncPlanOptions, same: boolean | undefined): boolean {
+  // Mode and times are shared with the older snapshot: fixing them after linking would change it too.
+  if (l?.kind !== 'file' || l.size !== s.size || perm(l) !== perm(s) || sec(l.mtime) !== sec(s.mtime)) return false;
+  return !o.checksum || same === true;
+}
+
+export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, same?: ReadonlyMap<string, boolean>, link?: LinkView): SyncPlan {
+  const plan: SyncPlan = { mkdirs: [], files: [], skipped: [], links: [], deletions: [], fixups: [], conflicts: [], nonRegular: [] };
   /** Paths nothing may be written to or deleted below. */
   const blocked = new Set<string>();
   /** Directories whose contents this run changes: their mtime must be set again. */
@@ -153,11 +174,19 @@ export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, 
       blocked.add(path);
       continue;
     }
-    const { action, reason } = fileDecision(s, d, o, same?.get(path));
+    let { action, reason } = fileDecision(s, d, o, same?.get(path));
+    // With --link-dest the target's copy may be a link into an older snapshot: fixing its mode
+    // would change that snapshot too, so it gets a file of its own (linked or sent) instead.
+    if (link && action === 'skipped' && d?.kind === 'file' && !o.ignoreExisting && reason !== 'newer on the target' && attrsDiffer(s, d)) {
+      [action, reason] = ['changed', 'attributes differ, and the file may be a hard link'];
+    }
     const item: PlanItem = { path, kind: 'file', action, size: s.size, reason };
     if (action === 'skipped') {
       plan.skipped.push(item);
       if (d?.kind === 'file' && !o.ignoreExisting && reason !== 'newer on the target' && attrsDiffer(s, d)) plan.fixups.push(fixupOf(path, 'file', s));
+    } else if (link && isLinkable(s, link.entries.get(path), o, link.same?.get(path))) {
+      plan.links.push({ ...item, action: 'linked', reason: 'unchanged since the --link-dest copy', replaces: action === 'changed' });
+      touch(path);
     } else {
       plan.files.push(item);
       touch(path);

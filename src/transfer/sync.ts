@@ -8,6 +8,12 @@
  * succeeded, never when the source listing had errors, and never beyond
  * --max-delete. A source file that vanished during the run is counted apart
  * (rsync's exit 24) and does not stop deletions.
+ *
+ * --link-dest DIR (a path on the target's side): a file that would be sent
+ * but is unchanged since DIR's copy is hard-linked from there instead, so a
+ * dated snapshot costs the space of what changed. The target endpoint must be
+ * able to link (hardlink@openssh.com), which is checked before anything is
+ * written. A link that fails (another filesystem, the file gone) is sent.
  */
 import { EventEmitter } from 'node:events';
 import { FerryError, FileError, UsageError } from '../errors.js';
@@ -16,8 +22,8 @@ import { isNotFound } from './endpoint.js';
 import type { Filter } from './filters.js';
 import { flipByteForTest, hashFile } from './hash.js';
 import { createLimit } from './limit.js';
-import { joinPath } from './names.js';
-import { checksumCandidates, planSync, type Fixup, type PlanItem, type SyncAction, type SyncPlan, type SyncPlanOptions } from './sync-plan.js';
+import { joinPath, linkTempName } from './names.js';
+import { checksumCandidates, planSync, type Fixup, type LinkView, type PlanItem, type SyncAction, type SyncPlan, type SyncPlanOptions } from './sync-plan.js';
 import { Transfer, type CopyJob, type FileEvent, type TransferOptions } from './transfer.js';
 import { parentOf, walkTree, type Tree } from './tree.js';
 
@@ -30,8 +36,10 @@ export interface SyncOptions extends SyncPlanOptions {
   /** More deletions than this: none is done, and it is an error. */
   maxDelete?: number;
   dryRun?: boolean;
-  /** Hash both sides of every sent file; a mismatch is sent once more, then fails. */
+  /** Hash both sides of every sent (and linked) file; a mismatch is sent once more, then fails. */
   verify?: boolean;
+  /** --link-dest: the older snapshot on the target's side, as a path the target endpoint understands. */
+  linkDest?: string;
   /** Engine options (journals, lanes, limiter, retries, resume). */
   transfer?: Omit<TransferOptions, 'recursive' | 'preserve' | 'signal' | 'runJournal'>;
   signal?: AbortSignal;
@@ -61,6 +69,8 @@ export interface SyncStats {
   new: number;
   changed: number;
   skipped: number;
+  /** Hard-linked from --link-dest instead of sent. */
+  linked: number;
   deleted: number;
   failed: number;
   vanished: number;
@@ -68,6 +78,8 @@ export interface SyncStats {
   attrsUpdated: number;
   bytesSent: number;
   bytesSkipped: number;
+  /** Size of the linked files: what --link-dest saved sending. */
+  bytesLinked: number;
   /** Dry run: what a real run would send. */
   bytesToSend: number;
   startedAt: number;
@@ -81,11 +93,19 @@ interface Sent {
 
 /** Metadata operations (mkdir, setstat, unlink) in flight at once. */
 const META_CONCURRENCY = 16;
+/**
+ * Hard links in flight at once: a snapshot links nearly every file, and
+ * sftp-server answers one request after another, so only a deep queue keeps
+ * the link busy over a round trip of latency.
+ */
+const LINKS_AT_ONCE = 64;
+/** Link failures warned about one by one; past that, one line counts the rest. */
+const MAX_LINK_WARNINGS = 5;
 
 export class Sync extends EventEmitter {
   readonly stats: SyncStats = {
-    files: 0, new: 0, changed: 0, skipped: 0, deleted: 0, failed: 0, vanished: 0, verified: 0, attrsUpdated: 0,
-    bytesSent: 0, bytesSkipped: 0, bytesToSend: 0, startedAt: Date.now(),
+    files: 0, new: 0, changed: 0, skipped: 0, linked: 0, deleted: 0, failed: 0, vanished: 0, verified: 0, attrsUpdated: 0,
+    bytesSent: 0, bytesSkipped: 0, bytesLinked: 0, bytesToSend: 0, startedAt: Date.now(),
   };
   readonly errors: FerryError[] = [];
   /** Why --delete removed nothing, when it did not. */
@@ -113,6 +133,9 @@ export class Sync extends EventEmitter {
     } else if (i.action === 'skipped') {
       this.stats.skipped++;
       this.stats.bytesSkipped += i.size;
+    } else if (i.action === 'linked') {
+      this.stats.linked++;
+      this.stats.bytesLinked += i.size;
     } else {
       this.stats.deleted++;
     }
@@ -128,24 +151,39 @@ export class Sync extends EventEmitter {
       throw err;
     });
     if (dstRoot && dstRoot.kind !== 'dir') throw new UsageError(`target ${dst.side} "${this.o.dstRoot}": not a directory`);
+    if (this.o.linkDest !== undefined && !dst.hardlink) {
+      throw new FileError('link', dst.side, this.o.linkDest, `${dst.label} cannot make hard links (no hardlink@openssh.com)`, {
+        hint: 'OpenSSH\'s sftp-server offers it; without it, sync into the snapshot without --link-dest',
+      });
+    }
 
     this.emit('phase', { phase: 'list' });
     const walk = { filter: this.o.filter, signal: this.o.signal };
     const empty: Tree = { entries: new Map(), errors: [], vanished: [], incomplete: new Set(), hidden: new Set() };
-    const [srcTree, dstTree] = await Promise.all([walkTree(src, this.o.srcRoot, walk), dstRoot ? walkTree(dst, this.o.dstRoot, walk) : empty]);
+    const [srcTree, dstTree, linkTree] = await Promise.all([
+      walkTree(src, this.o.srcRoot, walk),
+      dstRoot ? walkTree(dst, this.o.dstRoot, walk) : empty,
+      this.walkLinkDest(walk),
+    ]);
     for (const e of [...srcTree.errors, ...dstTree.errors]) this.fail(e.path, e);
     for (const v of srcTree.vanished) this.vanished(v);
     for (const a of srcTree.entries.values()) if (a.kind === 'file') this.stats.files++;
 
-    const same = this.o.checksum ? await this.compareContents(srcTree, dstTree) : undefined;
-    const plan = planSync({ root: srcRoot, ...srcTree }, { root: dstRoot, ...dstTree }, this.o, same);
+    const same = this.o.checksum ? await this.compareContents(srcTree, dstTree, this.dstPath) : undefined;
+    const link: LinkView | undefined = linkTree && {
+      entries: linkTree.entries,
+      same: this.o.checksum ? await this.compareContents(srcTree, linkTree, (p) => joinPath(this.o.linkDest!, p)) : undefined,
+    };
+    const plan = planSync({ root: srcRoot, ...srcTree }, { root: dstRoot, ...dstTree }, this.o, same, link);
     this.emit('phase', { phase: 'plan', plan });
     this.report(plan, srcTree);
 
     if (this.o.dryRun) return this.dryRun(plan);
     if (!dstRoot) await dst.mkdir(this.o.dstRoot, srcRoot.mode & 0o777 | 0o700);
     await this.makeDirs(plan.mkdirs);
-    await this.sendAll(plan.files);
+    // Links (metadata on this session) and sends (data on the engine's lanes) overlap: neither waits for the other.
+    const linking = this.linkAll(plan.links);
+    await Promise.all([linking, this.sendAll(plan.files, linking)]);
     await this.setAttrs(plan.fixups.filter((f) => f.kind === 'file'));
     this.checkErrorsBeforeDelete(plan);
     if (this.deleteRefused === undefined) await this.deleteAll(plan.deletions);
@@ -183,8 +221,75 @@ export class Sync extends EventEmitter {
     }
   }
 
+  /**
+   * The link-dest tree, or undefined without --link-dest. Missing, it is a
+   * warning (the first snapshot has nothing to link to) and every file is sent;
+   * a part that cannot be listed only means its files are sent.
+   */
+  private async walkLinkDest(walk: { filter?: Filter; signal?: AbortSignal }): Promise<Tree | undefined> {
+    const dir = this.o.linkDest;
+    if (dir === undefined) return undefined;
+    const { dst } = this.o;
+    const root = await dst.stat(dir).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (root?.kind !== 'dir') {
+      this.emit('warning', { path: '', message: `--link-dest ${dst.side} "${dir}": ${root ? 'not a directory' : 'No such file or directory'}; sending every file` });
+      return undefined;
+    }
+    const tree = await walkTree(dst, dir, walk);
+    for (const e of tree.errors) this.emit('warning', { path: e.path, message: `${e.message}; its files are sent, not linked` });
+    return tree;
+  }
+
+  /** Hard-links what the plan says; what could not be linked comes back to be sent. */
+  private async linkAll(links: PlanItem[]): Promise<{ linked: PlanItem[]; unlinked: PlanItem[] }> {
+    const linked: PlanItem[] = [];
+    const unlinked: PlanItem[] = [];
+    if (links.length === 0) return { linked, unlinked };
+    this.emit('phase', { phase: 'link', files: links.length });
+    const limit = createLimit(LINKS_AT_ONCE);
+    let failures = 0;
+    await Promise.all(links.map((f) => limit(async () => {
+      if (this.isBroken(f.path)) {
+        this.stats.failed++; // Its directory's error was reported.
+        return;
+      }
+      try {
+        await this.linkOne(f);
+        linked.push(f);
+        // With --verify it is reported once its content was checked.
+        if (!this.o.verify) this.item({ ...f, kind: 'file', bytes: 0 });
+      } catch (err) {
+        if (!(err instanceof FileError)) throw err;
+        // rsync does the same: a snapshot that costs space beats one that lacks the file.
+        // A server refusing every link would otherwise print one warning per file.
+        if (++failures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
+        unlinked.push({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' });
+      }
+    })));
+    if (failures > MAX_LINK_WARNINGS) {
+      this.emit('warning', { path: '', message: `${failures - MAX_LINK_WARNINGS} more files could not be linked from --link-dest; they were sent instead` });
+    }
+    return { linked, unlinked };
+  }
+
+  private async linkOne(f: PlanItem): Promise<void> {
+    const { dst } = this.o;
+    const from = joinPath(this.o.linkDest!, f.path);
+    const to = this.dstPath(f.path);
+    if (!f.replaces) return dst.hardlink!(from, to);
+    // Another version is in place: link beside it, then rename over it, so the name always holds a whole file.
+    const tmp = linkTempName(to);
+    await dst.unlink(tmp).catch(() => undefined);
+    await dst.hardlink!(from, tmp);
+    await dst.rename(tmp, to);
+  }
+
   private dryRun(plan: SyncPlan) {
     for (const d of plan.mkdirs) this.item({ ...d, kind: 'dir', bytes: 0 });
+    for (const l of plan.links) this.item({ ...l, kind: 'file', bytes: 0 });
     for (const f of plan.files) {
       this.stats.bytesToSend += f.size;
       this.item({ ...f, kind: 'file', bytes: 0 });
@@ -230,20 +335,39 @@ export class Sync extends EventEmitter {
     this.fail(path, err);
   }
 
-  private async sendAll(files: PlanItem[]) {
+  /**
+   * Sends `files`, then what `linking` could not link; with --verify, checks
+   * them and the linked ones, and sends what does not match once more (a
+   * linked file whose older copy differs in content despite the quick check
+   * gets a fresh copy).
+   */
+  private async sendAll(files: PlanItem[], linking: Promise<{ linked: PlanItem[]; unlinked: PlanItem[] }>) {
     const todo = files.filter((f) => {
       if (!this.isBroken(f.path)) return true;
       this.stats.failed++; // Its directory's error was reported.
       return false;
     });
-    if (todo.length === 0) return;
     // Without --verify a file is done once it is in place: report it right away, not at the end.
-    const sent = await this.send(todo, this.o.verify ? undefined : (f, s) => this.item(this.sentItem(f, s)));
-    if (!this.o.verify) return;
+    const onSent = this.o.verify ? undefined : (f: PlanItem, s: Sent) => this.item(this.sentItem(f, s));
+    const sent = todo.length > 0 ? await this.send(todo, onSent) : new Map<string, Sent>();
+    const { linked, unlinked } = await linking;
+    if (unlinked.length > 0) {
+      for (const [p, s] of await this.send(unlinked, onSent)) sent.set(p, s);
+      todo.push(...unlinked);
+    }
+    if (!this.o.verify || todo.length + linked.length === 0) return;
     this.emit('phase', { phase: 'verify' });
-    const bad = new Set(await this.verify(todo.filter((f) => sent.has(f.path)), true));
-    const again = bad.size > 0 ? await this.send(todo.filter((f) => bad.has(f.path))) : new Map<string, Sent>();
-    const stillBad = new Set(again.size > 0 ? await this.verify(todo.filter((f) => again.has(f.path)), false) : []);
+    const bad = new Set(await this.verify([...todo.filter((f) => sent.has(f.path)), ...linked], true));
+    const relink = linked.filter((l) => bad.has(l.path)).map((l): PlanItem => ({ ...l, action: l.replaces ? 'changed' : 'new', reason: 'the --link-dest copy differs in content' }));
+    for (const l of linked) if (!bad.has(l.path)) this.item({ ...l, kind: 'file', bytes: 0, verified: true });
+    const again = bad.size > 0 ? await this.send([...todo.filter((f) => bad.has(f.path)), ...relink]) : new Map<string, Sent>();
+    const stillBad = new Set(again.size > 0 ? await this.verify([...todo, ...relink].filter((f) => again.has(f.path)), false) : []);
+    for (const r of relink) {
+      const s = again.get(r.path);
+      if (!s) continue; // Its send failed and was reported.
+      if (stillBad.has(r.path)) this.fail(r.path, new FileError('verify', this.o.dst.side, this.dstPath(r.path), 'content differs from the source after sending it'));
+      else this.item({ ...this.sentItem(r, s), verified: true });
+    }
     for (const f of todo) {
       const first = sent.get(f.path);
       if (!first) continue;
@@ -326,14 +450,14 @@ export class Sync extends EventEmitter {
     return bad;
   }
 
-  /** --checksum: which same-size files have the same content (sha256 of both sides). */
-  private async compareContents(srcTree: Tree, dstTree: Tree): Promise<Map<string, boolean>> {
+  /** --checksum: which same-size files have the same content (sha256 of both sides); `other` names a file of `dstTree` on the target's side. */
+  private async compareContents(srcTree: Tree, dstTree: Tree, other: (rel: string) => string): Promise<Map<string, boolean>> {
     this.emit('phase', { phase: 'checksum' });
     const same = new Map<string, boolean>();
     const limit = createLimit(4);
     await Promise.all(checksumCandidates(srcTree, dstTree).map((p) => limit(async () => {
       try {
-        const [a, b] = await Promise.all([hashFile(this.o.src, this.srcPath(p), this.o.signal), hashFile(this.o.dst, this.dstPath(p), this.o.signal)]);
+        const [a, b] = await Promise.all([hashFile(this.o.src, this.srcPath(p), this.o.signal), hashFile(this.o.dst, other(p), this.o.signal)]);
         same.set(p, a.sha256 === b.sha256 && a.size === b.size);
       } catch (err) {
         if (!(err instanceof FileError)) throw err;

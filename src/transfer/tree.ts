@@ -35,13 +35,15 @@ export interface WalkOptions {
   /** Directory listings in flight at once. */
   concurrency?: number;
   signal?: AbortSignal;
+  /** List ferry's own partial files too (ferry rm removes them with the rest). */
+  withPartials?: boolean;
 }
 
 const DEFAULT_MAX_ENTRIES = 5_000_000;
 
-/** ferry's own `.NAME.ferry-part` files: neither synced nor deleted. */
+/** ferry's own `.NAME.ferry-part` files (and `.NAME.ferry-link`, see linkTempName): neither synced nor deleted. */
 export function isPartialName(name: string): boolean {
-  return name.length > '..ferry-part'.length && name.startsWith('.') && name.endsWith('.ferry-part');
+  return name.length > '..ferry-part'.length && name.startsWith('.') && (name.endsWith('.ferry-part') || name.endsWith('.ferry-link'));
 }
 
 export function parentOf(rel: string): string {
@@ -78,7 +80,7 @@ export async function walkTree(ep: Endpoint, root: string, o: WalkOptions = {}):
       }
       const child = rel === '' ? e.name : `${rel}/${e.name}`;
       const isDir = e.attrs.kind === 'dir';
-      if (isPartialName(e.name) || (o.filter && !o.filter.includes(child, isDir))) {
+      if ((isPartialName(e.name) && !o.withPartials) || (o.filter && !o.filter.includes(child, isDir))) {
         tree.hidden.add(rel);
         continue;
       }

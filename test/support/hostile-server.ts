@@ -36,6 +36,8 @@ export interface HostileServer {
   hooks: Partial<SftpHooks>;
   /** `ferry cp` with the options reaching this server. */
   cp(args: string[], o?: Partial<RunFerryOptions>): Promise<RunFerryResult>;
+  /** `ferry sync` with the options reaching this server. */
+  sync(args: string[], o?: Partial<RunFerryOptions>): Promise<RunFerryResult>;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,7 @@ async function start(dir: string, keys: { host: KeyPair; client: KeyPair }, o: H
     hooks,
     remote: (p) => `${server.host}:${p}`,
     cp: (args, ro = {}) => runFerry(['cp', ...sshArgs, ...args], { env, cwd: work, ...ro }),
+    sync: (args, ro = {}) => runFerry(['sync', ...sshArgs, ...args], { env, cwd: work, ...ro }),
     close: async () => {
       await server.close();
       await fs.rm(dir, { recursive: true, force: true });

@@ -174,3 +174,46 @@ describe('directory attributes', () => {
     expect({ ...summary(p), fixups: p.fixups }).toEqual({ mkdirs: [], files: [], skipped: ['a/f'], deletions: [], fixups: [] });
   });
 });
+
+describe('--link-dest', () => {
+  const src = tree({ same: file(10), touched: file(10, T + 60), grown: file(11), mode: file(10, T, 0o600), fresh: file(3), kept: file(5) });
+  const prev = { entries: new Map(Object.entries({ same: file(10), touched: file(10), grown: file(10), mode: file(10), kept: file(5) })) };
+
+  it('links what the link-dest copy passes the quick check for, mode included; sends the rest', () => {
+    const p = planSync(src, tree({ kept: file(5) }), {}, undefined, prev);
+    expect(p.links.map((l) => `${l.action} ${l.path}`)).toEqual(['linked same']);
+    expect(p.files.map((f) => `${f.action} ${f.path}`)).toEqual(['new fresh', 'new grown', 'new mode', 'new touched']);
+    // The target's own up-to-date copy wins: nothing to link or send.
+    expect(paths(p.skipped)).toEqual(['kept']);
+  });
+
+  it('a link replacing another version on the target says so; the root directory gets its times again', () => {
+    const p = planSync(tree({ same: file(10) }), tree({ same: file(99) }), {}, undefined, prev);
+    expect(p.links).toMatchObject([{ path: 'same', replaces: true }]);
+    expect(p.fixups.map((f) => f.path)).toContain('');
+  });
+
+  it('with --checksum, only a link-dest copy of the same content is linked', () => {
+    const s = tree({ same: file(10), other: file(10) });
+    const l = { entries: new Map(Object.entries({ same: file(10), other: file(10) })), same: new Map([['same', true], ['other', false]]) };
+    const p = planSync(s, tree({}), { checksum: true }, undefined, l);
+    expect(paths(p.links)).toEqual(['same']);
+    expect(paths(p.files)).toEqual(['other']);
+  });
+
+  it('--ignore-existing and --update still skip before anything is linked', () => {
+    const p = planSync(tree({ same: file(10) }), tree({ same: file(99, T + 999) }), { update: true }, undefined, prev);
+    expect(paths(p.skipped)).toEqual(['same']);
+    expect(p.links).toEqual([]);
+  });
+});
+
+describe('--link-dest and attributes', () => {
+  it('a target file whose mode alone differs is not re-attributed (it may be a link into the older snapshot)', () => {
+    const prev = { entries: new Map(Object.entries({ f: file(10, T, 0o600) })) };
+    const p = planSync(tree({ f: file(10, T, 0o600), g: file(10, T, 0o600) }), tree({ f: file(10, T, 0o644), g: file(10, T, 0o644) }), {}, undefined, prev);
+    expect(p.fixups.filter((x) => x.kind === 'file')).toEqual([]);
+    expect(p.links).toMatchObject([{ path: 'f', replaces: true }]);
+    expect(p.files).toMatchObject([{ path: 'g', action: 'changed', reason: 'attributes differ, and the file may be a hard link' }]);
+  });
+});
