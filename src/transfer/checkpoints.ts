@@ -60,6 +60,7 @@ export class Checkpoints {
    */
   private syncer?: { ep: Endpoint; h: FileHandle };
   private syncerAsked = false;
+  private syncerOpening?: Promise<void>;
   private closed = false;
   private readonly startedAt = performance.now();
 
@@ -85,11 +86,12 @@ export class Checkpoints {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = performance.now();
     const snapshot = this.o.done.toJSON();
-    // Asked at the first checkpoint, once the rate says how long the file has left to go;
-    // data goes on meanwhile, only this first record waits for the session.
-    if (!this.syncerAsked) {
+    // Asked at the first checkpoint, once the rate says how long the file has left to go
+    // (the run opens the pool's flush session ahead when it pays, so it is usually there).
+    // Until it is open, a data handle flushes: the journal never waits for a session start.
+    if (!this.syncer && !this.syncerOpening && !this.syncerAsked) {
       this.syncerAsked = true;
-      await this.openSyncer(this.secsLeft());
+      this.syncerOpening = this.openSyncer(this.secsLeft());
     }
     try {
       await this.flush();
@@ -172,6 +174,14 @@ export class Checkpoints {
     const secs = (performance.now() - this.startedAt) / 1000;
     const rate = this.o.done.size / Math.max(secs, 1e-3);
     return rate > 0 ? Math.max(0, this.o.size - this.o.done.size) / rate : Infinity;
+  }
+
+  /**
+   * At the copy's start: take the run's flush session if it already has one
+   * (or is opening one), without opening one for this file alone.
+   */
+  start(): void {
+    this.syncerOpening = this.openSyncer(0).finally(() => (this.syncerOpening = undefined));
   }
 
   /** A session of its own for flushes, when the work left pays for one (LanePool.spare). */

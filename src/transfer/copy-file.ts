@@ -117,6 +117,7 @@ class FileCopy {
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
+      this.checkpoints?.start();
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       length = await this.pump();
     } catch (err) {

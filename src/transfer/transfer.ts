@@ -61,6 +61,8 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
  * (2 MiB in OpenSSH), so 12 keep 125 MB/s in flight over a 100 ms round trip.
  */
 const MAX_LANES = 12;
+/** How often lanes are planned again between window decisions. */
+const REPLAN_MS = 200;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
 /** A lane decision: sessions open now, how many the run wants, and why. */
@@ -127,6 +129,7 @@ export class Transfer extends EventEmitter {
   private readonly maxWindow: number;
   private buffers?: BufferPool;
   private firstFileAt?: number;
+  private replan?: NodeJS.Timeout;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
   /** The gist of the last lane decision told per pool, so -v says each once. */
@@ -150,6 +153,7 @@ export class Transfer extends EventEmitter {
       else await this.opts.runJournal?.flush();
     } finally {
       this.budget?.dispose();
+      clearInterval(this.replan);
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
     }
   }
@@ -200,8 +204,27 @@ export class Transfer extends EventEmitter {
           this.emit('lanes', { label: p.root.label, lanes, want: d.want, reason: 'session opened' } satisfies LanesEvent);
         });
       }
+      this.prepareFlushSession(p, this.rate || this.stats.bytesDone / secs);
     }
     this.updateCapacity();
+  }
+
+  /**
+   * Journaled files flush on a session of their own (copy-file's checkpoints
+   * ask for it at their first checkpoint). Opened here, as soon as the rate
+   * says a journaled file has enough work left to pay for it, so that first
+   * checkpoint finds it open rather than waiting a session start for it.
+   */
+  private prepareFlushSession(p: LanePool, measured: number): void {
+    if (!this.opts.journals || !p.roles.write) return;
+    // Before any rate is measured: the most one session carries over the measured round trip,
+    // so a file that could end sooner than a session starts (loopback, a LAN) opens none.
+    const rtt = p.root.costs?.().rttMs;
+    const rate = measured > 0 ? measured : rtt ? (p.laneCapacity() * 1000) / rtt : 0;
+    if (rate <= 0) return;
+    let biggest = 0;
+    for (const [ev, live] of this.active) if (ev.size >= JOURNAL_MIN_SIZE) biggest = Math.max(biggest, ev.size - live.bytes);
+    if (biggest > 0) void p.spare(biggest / rate);
   }
 
   /**
@@ -230,6 +253,10 @@ export class Transfer extends EventEmitter {
           this.planLanes();
         },
       });
+      // Slow start decides only when the window moves: the lanes are also looked at on a
+      // timer, so a flat round (or a loaded machine) never leaves them unplanned.
+      this.replan = setInterval(() => this.planLanes(), REPLAN_MS);
+      this.replan.unref();
     }
     this.updateCapacity();
     return { budget: this.budget, buffers: this.buffers };
