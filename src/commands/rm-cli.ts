@@ -1,6 +1,6 @@
 /** `ferry rm` options and help; the command itself is lazy-imported. */
 import type { Command } from 'commander';
-import { addRemoteOptions, readRemoteOptions } from './remote-options.js';
+import { addRemoteOptions, readRemoteOptions } from './remote-flags.js';
 
 export const RM_HELP = `
 What it refuses, before removing anything (exit 2):
