@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
-import type { FileEvent, LanesEvent, Transfer } from '../transfer/transfer.js';
+import type { FileEvent, LanesEvent, Transfer, WriteOrderEvent } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
@@ -139,7 +139,9 @@ export function attachDebug(t: Transfer): Reporter {
     w(r.restarted !== undefined
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
       : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
-  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume }) };
+  const onWriteOrder = (o: WriteOrderEvent) =>
+    w(`writes to ${escapeForTerminal(o.label)} now go in offset order, one handle per file: ${escapeForTerminal(o.reason)}; copying "${escapeForTerminal(o.path)}" again`);
+  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume, 'write-order': onWriteOrder }) };
 }
 
 /** One JSON object per line on stdout: start, file, error, summary. */
@@ -152,13 +154,14 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onWindow = (d: WindowDecision) => emit({ event: 'window', ...d });
   const onLanes = (l: LanesEvent) => emit({ event: 'lanes', host: l.label, lanes: l.lanes, want: l.want, reason: l.reason });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
+  const onWriteOrder = (o: WriteOrderEvent) => emit({ event: 'write-order', host: o.label, mode: o.mode, path: o.path, reason: o.reason });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   const detach = listen(t, {
     'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes,
-    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip,
+    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip, 'write-order': onWriteOrder,
   });
   return {
     finish() {

@@ -16,6 +16,7 @@ import type { Lane, LanePool } from './lanes.js';
 import { partialName } from './names.js';
 import { RangeSet } from './ranges.js';
 import type { RateLimiter } from './rate-limit.js';
+import { OutOfOrderWrite, outOfOrderReason, WriteSequencer } from './write-order.js';
 
 export interface CopyFileOptions {
   src: LanePool;
@@ -85,6 +86,12 @@ class FileCopy {
   private saving?: Promise<void>;
   private readonly startedAt = performance.now();
   private syncerAsked = false;
+  /** Writes leave each handle in offset order (write-order.ts). */
+  private readonly writes = new WriteSequencer();
+  /** The lane every write goes through once the host takes writes only in order. */
+  private dstFirst?: Lane;
+  /** The partial could not be reopened to resume, so it was started over. */
+  private startedOver = false;
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -93,13 +100,22 @@ class FileCopy {
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
   }
 
+  /** The host takes writes only in offset order: one handle, no gaps. */
+  private get inOrder(): boolean {
+    return this.o.dst.writeOrder === 'in-order';
+  }
+
   async run(): Promise<void> {
-    const truncate = !(await this.resumePoint());
+    let resuming = await this.resumePoint();
+    // In order, only the part without a gap can be continued; the rest is written again.
+    if (resuming && this.inOrder) resuming = this.done.keepContiguous() > 0;
+    const truncate = !resuming;
     // Open the first pair up front (on the least busy lanes, so many small files
     // spread over the sessions) and a missing source or unwritable target fails fast.
     const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
     const dst0 = first.dst.ep;
-    this.dstHandles.set(dst0, dst0.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate }));
+    this.dstFirst = first.dst;
+    this.dstHandles.set(dst0, this.openPartial(dst0, truncate));
     const src0 = first.src.ep;
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
@@ -110,7 +126,7 @@ class FileCopy {
       await this.checkpoint().catch(() => undefined);
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
-      if (truncate && this.done.size === 0) {
+      if ((truncate || this.startedOver) && this.done.size === 0) {
         await dst0.unlink(this.tmp).catch(() => undefined);
       }
       throw err;
@@ -171,6 +187,25 @@ class FileCopy {
     return a === b ? null : 'the partial file does not match the source';
   }
 
+  /**
+   * Open the partial; one to resume into that the server will not reopen for
+   * writing (servers that write files as streams refuse a reopen without
+   * truncation) is started over, and the run says why.
+   */
+  private async openPartial(ep: Endpoint, truncate: boolean): Promise<FileHandle> {
+    const mode = this.o.createMode & 0o777;
+    try {
+      return await ep.openWrite(this.tmp, { mode, truncate });
+    } catch (err) {
+      if (truncate || !(err instanceof FileError) || isNotFound(err)) throw err;
+      this.o.onResume?.({ restarted: `the server refused to reopen the partial file for writing (${err.reason})` });
+      this.done.clear();
+      this.startedOver = true;
+      await this.o.journals?.remove(this.key).catch(() => undefined);
+      return ep.openWrite(this.tmp, { mode, truncate: true });
+    }
+  }
+
   private handle(map: Map<Endpoint, Promise<FileHandle>>, lane: Lane, open: () => Promise<FileHandle>): Promise<FileHandle> {
     let h = map.get(lane.ep);
     if (!h) {
@@ -220,7 +255,9 @@ class FileCopy {
 
   private async copyChunk(pos: number, len: number): Promise<void> {
     const srcLane = this.pinned?.src ?? this.o.src.pick();
-    const dstLane = this.pinned?.dst ?? this.o.dst.pick();
+    const dstLane = this.pinned?.dst ?? (this.inOrder ? this.dstFirst! : this.o.dst.pick());
+    // Claimed now, in the pump's offset order: the write waits for its turn on the handle.
+    const turn = this.writes.claim(dstLane.ep);
     srcLane.inflight++;
     dstLane.inflight++;
     let buf: Buffer | undefined = this.o.buffers.get();
@@ -239,7 +276,11 @@ class FileCopy {
       if (this.o.limiter && !(await this.o.limiter.take(len, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
       const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
-      const written = dstLane.ep.write(output, buf, 0, len, pos);
+      await turn.ready();
+      const written = dstLane.ep.write(output, buf, 0, len, pos).catch((err) => {
+        throw this.writeFailed(err, pos);
+      });
+      turn.done();
       if (dstLane.ep.copiesWrites && len <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
         // the next request now, so memory is one window, not two.
@@ -248,6 +289,7 @@ class FileCopy {
       }
       await written;
     } finally {
+      turn.done();
       if (buf) this.o.buffers.put(buf);
       srcLane.inflight--;
       dstLane.inflight--;
@@ -258,6 +300,13 @@ class FileCopy {
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || performance.now() - this.lastCheckpoint >= CHECKPOINT_MS) {
       this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     }
+  }
+
+  /** A failed write that says the server takes writes only in order becomes an OutOfOrderWrite. */
+  private writeFailed(err: unknown, pos: number): unknown {
+    if (this.inOrder) return err;
+    const why = outOfOrderReason(err, pos, this.done.contiguous);
+    return why ? new OutOfOrderWrite(why, err) : err;
   }
 
   /** Sync what is written, then record it: the journal never runs ahead of the disk. */
@@ -320,6 +369,9 @@ class FileCopy {
 
   private async openSyncer(secsLeft: number): Promise<void> {
     try {
+      // Nothing to flush with (no fsync@openssh.com), or a host that takes writes only in
+      // order: a second handle on a file the server writes as a stream starts a second stream.
+      if (this.inOrder || !this.o.dst.root.fsync) return;
       const ep = await this.o.dst.spare(secsLeft);
       if (!ep?.fsync) return;
       // Never created here: this open may reach the server after the partial is renamed or removed.

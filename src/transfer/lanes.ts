@@ -7,6 +7,7 @@
 import { ConnectionError } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
 import { PAYBACK } from './lane-policy.js';
+import type { WriteOrder } from './write-order.js';
 
 export interface Lane {
   ep: Endpoint;
@@ -24,6 +25,8 @@ export class LanePool {
   readonly lanes: Lane[];
   /** What this run does through the pool: read from it (a source), write to it (a target), or both. */
   readonly roles = { read: false, write: false };
+  /** 'in-order' once the server failed a write that arrived out of offset order (write-order.ts). */
+  writeOrder: WriteOrder = 'any';
   private max: number;
   private spareLane?: Promise<Endpoint | undefined>;
   /** The session generation the lanes were last reset for. */

@@ -85,6 +85,7 @@ export class SftpEndpoint implements Endpoint {
     const ch = sftp as unknown as { incoming?: { window?: number }; outgoing?: { window?: number } };
     const DEFAULT_WINDOW = 2 * 1024 * 1024;
     this.channelWindow = { read: ch.incoming?.window ?? DEFAULT_WINDOW, write: ch.outgoing?.window ?? DEFAULT_WINDOW };
+    if (this.hasExtension('fsync@openssh.com')) this.fsync = (h) => this.syncFile(h);
   }
 
   /** Replace a dead session, once, however many requests saw it die. */
@@ -290,9 +291,14 @@ export class SftpEndpoint implements Endpoint {
   close(h: FileHandle) {
     return this.call<void>('close', h.path, (cb) => this.sftp.close(this.raw(h), cb));
   }
-  async fsync(h: FileHandle) {
-    if (!this.hasExtension('fsync@openssh.com')) return;
-    await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
+  /**
+   * Only where the server offers fsync@openssh.com: without it the engine
+   * opens no session and no second handle just to flush (on a server that
+   * writes files as streams, a second write handle starts a second stream).
+   */
+  fsync?: (h: FileHandle) => Promise<void>;
+  private syncFile(h: FileHandle) {
+    return this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
   }
   private hasExtension(name: string): boolean {
     const exts = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};

@@ -17,6 +17,7 @@ import { RangeSet } from './ranges.js';
 import type { RunJournal } from './run-journal.js';
 import { baseName, joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
+import { OutOfOrderWrite } from './write-order.js';
 
 export interface CopyJob {
   src: Endpoint;
@@ -68,6 +69,14 @@ export interface LanesEvent {
   label: string;
   lanes: number;
   want: number;
+  reason: string;
+}
+
+/** A host's writes switched to one in-order handle per file, and the write that showed it. */
+export interface WriteOrderEvent {
+  label: string;
+  mode: 'in-order';
+  path: string;
   reason: string;
 }
 
@@ -173,6 +182,8 @@ export class Transfer extends EventEmitter {
     const secs = Math.max((performance.now() - this.firstFileAt) / 1000, 1e-3);
     for (const p of this.pools.values()) {
       if (!p.root.openLane) continue;
+      // Writes in order go through one handle: more sessions would carry nothing.
+      if (p.writeOrder === 'in-order' && !p.roles.read) continue;
       const costs = p.root.costs?.() ?? {};
       const d = planLanes({
         lanes: p.count,
@@ -394,6 +405,16 @@ export class Transfer extends EventEmitter {
     }
   }
 
+  /**
+   * From now on every file to this host goes through one handle, written
+   * strictly in offset order; the lanes it has stay for reading. Said once.
+   */
+  private writeInOrder(pool: LanePool, path: string, reason: string): void {
+    if (pool.writeOrder === 'in-order') return;
+    pool.writeOrder = 'in-order';
+    this.emit('write-order', { label: pool.root.label, mode: 'in-order', path, reason } satisfies WriteOrderEvent);
+  }
+
   /** Completed by the interrupted run, and still there at its full size? */
   private async alreadyDone(job: CopyJob, attrs: FileAttrs): Promise<boolean> {
     const source = { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime };
@@ -425,38 +446,56 @@ export class Transfer extends EventEmitter {
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
     this.planLanes();
+    // A server that fails a write out of offset order gets the file again, in order on one handle.
+    const copy = (progress: RangeSet) => copyFile({
+      src: srcPool,
+      srcPath: job.srcPath,
+      size: attrs.size,
+      srcMtime: attrs.mtime,
+      dst: dstPool,
+      dstPath: job.dstPath,
+      createMode: attrs.mode,
+      preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,
+      chunk: Math.min(chunk, buffers.size),
+      budget,
+      buffers,
+      limiter: this.opts.limiter,
+      signal: this.abort.signal,
+      journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
+      resume: this.opts.resume ?? true,
+      onBytes: (n) => {
+        sent += n;
+        live.bytes = resumedFrom + sent;
+        this.stats.bytesDone += n;
+      },
+      onResume: (info) => {
+        if ('resumedFrom' in info) {
+          resumedFrom = info.resumedFrom;
+          live.bytes = resumedFrom;
+          this.stats.bytesTotal -= resumedFrom;
+        } else if (resumedFrom > 0) {
+          // Resumed, then started over after all (the partial could not be reopened).
+          this.stats.bytesTotal += resumedFrom;
+          resumedFrom = 0;
+          live.bytes = sent;
+        }
+        this.emit('file-resume', { ...ev, ...info });
+      },
+      progress,
+    });
     try {
-      await this.withRetries(job, (progress) => copyFile({
-        src: srcPool,
-        srcPath: job.srcPath,
-        size: attrs.size,
-        srcMtime: attrs.mtime,
-        dst: dstPool,
-        dstPath: job.dstPath,
-        createMode: attrs.mode,
-        preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,
-        chunk: Math.min(chunk, buffers.size),
-        budget,
-        buffers,
-        limiter: this.opts.limiter,
-        signal: this.abort.signal,
-        journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
-        resume: this.opts.resume ?? true,
-        onBytes: (n) => {
-          sent += n;
-          live.bytes = resumedFrom + sent;
-          this.stats.bytesDone += n;
-        },
-        onResume: (info) => {
-          if ('resumedFrom' in info) {
-            resumedFrom = info.resumedFrom;
-            live.bytes = resumedFrom;
-            this.stats.bytesTotal -= resumedFrom;
-          }
-          this.emit('file-resume', { ...ev, ...info });
-        },
-        progress,
-      }));
+      await this.withRetries(job, async (progress) => {
+        try {
+          return await copy(progress);
+        } catch (err) {
+          if (!(err instanceof OutOfOrderWrite)) throw err;
+          this.writeInOrder(dstPool, job.dstPath, err.reason);
+          // Closing the handles may have dropped what the server held (a stream it
+          // discards): only the partial and its journal say what is there now.
+          progress.clear();
+          return await copy(progress);
+        }
+      });
     } catch (err) {
       this.active.delete(ev);
       // Keep the overall bar honest: what this file will not deliver is not pending.
