@@ -275,7 +275,10 @@ class FileCopy {
       }
       if (this.o.limiter && !(await this.o.limiter.take(len, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
-      const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
+      const output = await this.handle(this.dstHandles, dstLane, () =>
+        dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }).catch((err) => {
+          throw this.secondHandleFailed(err);
+        }));
       await turn.ready();
       const written = dstLane.ep.write(output, buf, 0, len, pos).catch((err) => {
         throw this.writeFailed(err, pos);
@@ -307,6 +310,12 @@ class FileCopy {
     if (this.inOrder) return err;
     const why = outOfOrderReason(err, pos, this.done.contiguous);
     return why ? new OutOfOrderWrite(why, err) : err;
+  }
+
+  /** A server that refuses a lane its own handle on the file takes one writer at a time: in order. */
+  private secondHandleFailed(err: unknown): unknown {
+    if (this.inOrder || !(err instanceof FileError) || err.side !== 'remote' || isNotFound(err)) return err;
+    return new OutOfOrderWrite(`the server refused a second handle on the file ("${err.reason}")`, err);
   }
 
   /** Sync what is written, then record it: the journal never runs ahead of the disk. */
