@@ -62,12 +62,7 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
  * (2 MiB in OpenSSH), so 12 keep 125 MB/s in flight over a 100 ms round trip.
  */
 const MAX_LANES = 12;
-/**
- * The window a run starts with: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB), and
- * at least 8 chunks. In bytes, not chunks: a server without limits@openssh.com (Go's pkg/sftp,
- * rclone serve sftp) gets 32 KiB chunks, and 8 of those started it at a eighth of sftp's.
- */
-const INITIAL_WINDOW = 2 * 1024 * 1024;
+/** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
 /** A lane decision: sessions open now, how many the run wants, and why. */
 export interface LanesEvent {
@@ -237,7 +232,7 @@ export class Transfer extends EventEmitter {
       this.buffers = new BufferPool(chunk);
       this.budget = new InflightBudget({
         chunk,
-        initial: this.opts.initialWindow ?? Math.max(INITIAL_WINDOW, INITIAL_CHUNKS * chunk),
+        initial: this.opts.initialWindow ?? INITIAL_CHUNKS * chunk,
         max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
