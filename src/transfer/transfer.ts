@@ -64,6 +64,8 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 const MAX_LANES = 12;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
+/** How often progress may ask for a lane decision between window rounds. */
+const PLAN_EVERY_MS = 250;
 /** A lane decision: sessions open now, how many the run wants, and why. */
 export interface LanesEvent {
   label: string;
@@ -137,6 +139,8 @@ export class Transfer extends EventEmitter {
   private firstFileAt?: number;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
+  /** When lanes were last planned from the progress counters. */
+  private plannedAt = 0;
   /** The gist of the last lane decision told per pool, so -v says each once. */
   private readonly laneReasons = new Map<LanePool, string>();
 
@@ -212,6 +216,19 @@ export class Transfer extends EventEmitter {
       }
     }
     this.updateCapacity();
+  }
+
+  /**
+   * Lanes are planned at every window decision, but a window round lasts as
+   * long as the window takes to cross the link: seconds where a channel's
+   * window is small (Dropbear's 24 KiB at 40 ms: 2 MiB took 4 s). So progress
+   * asks too, a few times a second, with the rate so far.
+   */
+  private planLanesSoon(): void {
+    const now = performance.now();
+    if (now - this.plannedAt < PLAN_EVERY_MS) return;
+    this.plannedAt = now;
+    this.planLanes();
   }
 
   /**
@@ -467,6 +484,7 @@ export class Transfer extends EventEmitter {
         sent += n;
         live.bytes = resumedFrom + sent;
         this.stats.bytesDone += n;
+        this.planLanesSoon();
       },
       onResume: (info) => {
         if ('resumedFrom' in info) {
