@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { FerryError } from '../errors.js';
-import type { FileEvent, LanesEvent, Transfer, WriteOrderEvent } from '../transfer/transfer.js';
+import type { FileEvent, LanesEvent, NoticeEvent, Transfer, WriteOrderEvent } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
 import { escapeForTerminal, toJsonLine } from '../util/escape.js';
@@ -90,7 +90,8 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
     multi.log(`ferry: ${escapeForTerminal(error.message)}\n`);
   };
   const onRetry = (r: RetryEvent) => multi.log(retryLine(r));
-  const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry });
+  const onNotice = (n: NoticeEvent) => multi.log(noticeLine(n));
+  const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry, notice: onNotice });
   const timer = setInterval(sample, 200);
   return {
     finish() {
@@ -115,13 +116,18 @@ function retryLine(r: RetryEvent): string {
   return `ferry: ${escapeForTerminal(r.reason)}; reconnecting in ${(r.delayMs / 1000).toFixed(0)} s (attempt ${r.attempt})\n`;
 }
 
+function noticeLine(n: NoticeEvent): string {
+  return `ferry: note: ${escapeForTerminal(n.message)}\n`;
+}
+
 /** Errors (and reconnects) as they happen, on stderr, when there are no bars to interleave with. */
 export function attachErrorPrinter(t: Transfer): Reporter {
   const onError = ({ error }: { error: FerryError }) => {
     process.stderr.write(`ferry: ${escapeForTerminal(error.message)}${error.hint ? ` (${escapeForTerminal(error.hint)})` : ''}\n`);
   };
   const onRetry = (r: RetryEvent) => process.stderr.write(retryLine(r));
-  return { finish: listen(t, { 'file-error': onError, retry: onRetry }) };
+  const onNotice = (n: NoticeEvent) => process.stderr.write(noticeLine(n));
+  return { finish: listen(t, { 'file-error': onError, retry: onRetry, notice: onNotice }) };
 }
 
 function formatRate(bytesPerSec: number): string {
@@ -155,13 +161,14 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
   const onLanes = (l: LanesEvent) => emit({ event: 'lanes', host: l.label, lanes: l.lanes, want: l.want, reason: l.reason });
   const onRetry = (r: RetryEvent) => emit({ event: 'retry', ...r });
   const onWriteOrder = (o: WriteOrderEvent) => emit({ event: 'write-order', host: o.label, mode: o.mode, path: o.path, reason: o.reason });
+  const onNotice = (n: NoticeEvent) => emit({ event: 'notice', host: n.label, path: n.path, message: n.message });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   const detach = listen(t, {
     'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes,
-    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip, 'write-order': onWriteOrder,
+    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip, 'write-order': onWriteOrder, notice: onNotice,
   });
   return {
     finish() {

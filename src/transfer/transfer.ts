@@ -18,6 +18,7 @@ import type { RunJournal } from './run-journal.js';
 import { baseName, joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
 import { OutOfOrderWrite } from './write-order.js';
+import { preserveShortfall } from './preserve-check.js';
 
 export interface CopyJob {
   src: Endpoint;
@@ -82,6 +83,13 @@ export interface WriteOrderEvent {
   reason: string;
 }
 
+/** Something the user asked for that a server did not do, though the copy stands (told once per host). */
+export interface NoticeEvent {
+  label: string;
+  path: string;
+  message: string;
+}
+
 export interface FileEvent {
   src: string;
   dst: string;
@@ -139,6 +147,8 @@ export class Transfer extends EventEmitter {
   private firstFileAt?: number;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
+  /** Hosts whose -p result was checked (the first file each). */
+  private readonly preserveChecked = new Set<Endpoint>();
   /** When lanes were last planned from the progress counters. */
   private plannedAt = 0;
   /** The gist of the last lane decision told per pool, so -v says each once. */
@@ -432,6 +442,24 @@ export class Transfer extends EventEmitter {
     this.emit('write-order', { label: pool.root.label, mode: 'in-order', path, reason } satisfies WriteOrderEvent);
   }
 
+  /**
+   * With -p, the first file copied to each host is looked at again: a server
+   * may accept the SETSTAT and apply nothing. Said once per host, as a notice:
+   * the data is right, only what -p promised is not.
+   */
+  private async checkPreserved(job: CopyJob, attrs: FileAttrs): Promise<void> {
+    if (this.preserveChecked.has(job.dst)) return;
+    this.preserveChecked.add(job.dst);
+    const got = await job.dst.stat(job.dstPath).catch(() => undefined);
+    const lost = got && preserveShortfall(attrs, got);
+    if (!lost) return;
+    this.emit('notice', {
+      label: job.dst.label,
+      path: job.dstPath,
+      message: `-p: ${job.dst.label} did not keep the mode and times it was sent for "${job.dstPath}" (${lost}); it ignores such changes, so its copies keep its own`,
+    } satisfies NoticeEvent);
+  }
+
   /** Completed by the interrupted run, and still there at its full size? */
   private async alreadyDone(job: CopyJob, attrs: FileAttrs): Promise<boolean> {
     const source = { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime };
@@ -521,6 +549,7 @@ export class Transfer extends EventEmitter {
       throw err;
     }
     this.active.delete(ev);
+    if (this.opts.preserve) await this.checkPreserved(job, attrs);
     this.stats.filesDone++;
     this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime });
     this.emit('file-done', { ...ev, bytes: sent, resumedFrom, ms: Date.now() - started });

@@ -46,7 +46,9 @@ export async function startRcloneSftp(): Promise<TestServer> {
       const port = await freePort(host);
       const fd = openSync(logFile, 'w');
       child = spawn(RCLONE, ['serve', 'sftp', data, '--addr', `${host}:${port}`, '--key', hostKey, '--authorized-keys', keys,
-        '--config', config, '--cache-dir', path.join(dir, 'cache')], { stdio: ['ignore', fd, fd], env });
+        '--config', config, '--cache-dir', path.join(dir, 'cache'),
+        // The tests put files in DIR behind rclone's back: no listing may be served from memory.
+        '--dir-cache-time', '0s'], { stdio: ['ignore', fd, fd], env });
       closeSync(fd);
       try {
         await waitForBanner(child, host, port, /^SSH-2\.0-/, log);
