@@ -92,6 +92,11 @@ class FileCopy {
   private dstFirst?: Lane;
   /** The partial could not be reopened to resume, so it was started over. */
   private startedOver = false;
+  /** Where this attempt's writes start (0 unless resuming). */
+  private resumedAt = 0;
+  private get startedAt0(): boolean {
+    return this.resumedAt === 0 || this.startedOver;
+  }
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -110,6 +115,7 @@ class FileCopy {
     // In order, only the part without a gap can be continued; the rest is written again.
     if (resuming && this.inOrder) resuming = this.done.keepContiguous() > 0;
     const truncate = !resuming;
+    this.resumedAt = this.done.contiguous;
     // Open the first pair up front (on the least busy lanes, so many small files
     // spread over the sessions) and a missing source or unwritable target fails fast.
     const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
@@ -307,7 +313,9 @@ class FileCopy {
 
   /** A failed write that says the server takes writes only in order becomes an OutOfOrderWrite. */
   private writeFailed(err: unknown, pos: number): unknown {
-    if (this.inOrder) return err;
+    // In order, the one write that can still be refused as out of order is the first one
+    // past a resumed part: a stream server cannot continue a file; it must start over.
+    if (this.inOrder && (this.startedAt0 || pos !== this.resumedAt)) return err;
     const why = outOfOrderReason(err, pos, this.done.contiguous);
     return why ? new OutOfOrderWrite(why, err) : err;
   }

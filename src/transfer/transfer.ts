@@ -492,7 +492,20 @@ export class Transfer extends EventEmitter {
     const { budget, buffers } = this.ensureBudget(chunk);
     this.planLanes();
     // A server that fails a write out of offset order gets the file again, in order on one handle.
-    const copy = (progress: RangeSet) => copyFile({
+    const onResume = (info: { resumedFrom: number } | { restarted: string }) => {
+      if ('resumedFrom' in info) {
+        resumedFrom = info.resumedFrom;
+        live.bytes = resumedFrom;
+        this.stats.bytesTotal -= resumedFrom;
+      } else if (resumedFrom > 0) {
+        // Resumed, then started over after all.
+        this.stats.bytesTotal += resumedFrom;
+        resumedFrom = 0;
+        live.bytes = sent;
+      }
+      this.emit('file-resume', { ...ev, ...info });
+    };
+    const copy = (progress: RangeSet, resume = this.opts.resume ?? true) => copyFile({
       src: srcPool,
       srcPath: job.srcPath,
       size: attrs.size,
@@ -507,26 +520,14 @@ export class Transfer extends EventEmitter {
       limiter: this.opts.limiter,
       signal: this.abort.signal,
       journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
-      resume: this.opts.resume ?? true,
+      resume,
       onBytes: (n) => {
         sent += n;
         live.bytes = resumedFrom + sent;
         this.stats.bytesDone += n;
         this.planLanesSoon();
       },
-      onResume: (info) => {
-        if ('resumedFrom' in info) {
-          resumedFrom = info.resumedFrom;
-          live.bytes = resumedFrom;
-          this.stats.bytesTotal -= resumedFrom;
-        } else if (resumedFrom > 0) {
-          // Resumed, then started over after all (the partial could not be reopened).
-          this.stats.bytesTotal += resumedFrom;
-          resumedFrom = 0;
-          live.bytes = sent;
-        }
-        this.emit('file-resume', { ...ev, ...info });
-      },
+      onResume,
       progress,
     });
     try {
@@ -536,10 +537,11 @@ export class Transfer extends EventEmitter {
         } catch (err) {
           if (!(err instanceof OutOfOrderWrite)) throw err;
           this.writeInOrder(dstPool, job.dstPath, err.reason);
-          // Closing the handles may have dropped what the server held (a stream it
-          // discards): only the partial and its journal say what is there now.
+          // Started over, not resumed: what several handles wrote, or what a stream
+          // server kept of a handle it then closed, is not known to be true any more.
           progress.clear();
-          return await copy(progress);
+          onResume({ restarted: 'the server takes writes only in offset order; the file is written again from the start' });
+          return await copy(progress, false);
         }
       });
     } catch (err) {
