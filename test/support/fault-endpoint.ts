@@ -60,8 +60,8 @@ export interface FaultScript {
   /**
    * Files are written as streams, as rclone serve sftp (Go pkg/sftp over
    * rclone's VFS) writes them: a write must arrive at the end of what its
-   * handle wrote ("Illegal seek", SSH_FX_FAILURE, otherwise), and a non-empty
-   * file cannot be reopened without truncation. Also makes the endpoint
+   * handle wrote ("Illegal seek", SSH_FX_FAILURE, otherwise), and a file
+   * cannot be reopened without truncation. Also makes the endpoint
    * report itself as remote, as such servers are.
    */
   streamWrites?: boolean;
@@ -301,8 +301,7 @@ export class FaultEndpoint implements Endpoint {
   async openWrite(path: string, opts: WriteOpenOptions): Promise<FaultHandle> {
     this.checkLink('open', path);
     if (this.family.script.streamWrites && !this.family.script.streamReopen && !opts.truncate) {
-      const size = await this.inner.stat(path).then((a) => a.size, () => 0);
-      if (size > 0) throw new FileError('open', this.side, path, 'Permission denied', { code: 'EACCES' });
+      throw new FileError('open', this.side, path, 'Permission denied', { code: 'EACCES' });
     }
     const inner = await this.inner.openWrite(path, opts);
     this.family.stats.openHandles++;
