@@ -110,6 +110,11 @@ class FileCopy {
     return this.o.dst.writeOrder === 'in-order';
   }
 
+  /** One handle writes the file: in order, or a server that keeps a file per handle. */
+  private get oneWriter(): boolean {
+    return this.inOrder || this.o.dst.root.sharedWrites === false;
+  }
+
   async run(): Promise<void> {
     let resuming = await this.resumePoint();
     // In order, only the part without a gap can be continued; the rest is written again.
@@ -261,7 +266,7 @@ class FileCopy {
 
   private async copyChunk(pos: number, len: number): Promise<void> {
     const srcLane = this.pinned?.src ?? this.o.src.pick();
-    const dstLane = this.pinned?.dst ?? (this.inOrder ? this.dstFirst! : this.o.dst.pick());
+    const dstLane = this.pinned?.dst ?? (this.oneWriter ? this.dstFirst! : this.o.dst.pick());
     // Claimed now, in the pump's offset order: the write waits for its turn on the handle.
     const turn = this.writes.claim(dstLane.ep);
     srcLane.inflight++;
@@ -388,7 +393,7 @@ class FileCopy {
     try {
       // Nothing to flush with (no fsync@openssh.com), or a host that takes writes only in
       // order: a second handle on a file the server writes as a stream starts a second stream.
-      if (this.inOrder || !this.o.dst.root.fsync) return;
+      if (this.oneWriter || !this.o.dst.root.fsync) return;
       const ep = await this.o.dst.spare(secsLeft);
       if (!ep?.fsync) return;
       // Never created here: this open may reach the server after the partial is renamed or removed.

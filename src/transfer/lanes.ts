@@ -49,6 +49,8 @@ export class LanePool {
 
   /** Bytes one lane can keep in flight for what this run does through it. */
   laneCapacity(): number {
+    // One writer per file: more channels never carry more of one file, only more files.
+    if (this.roles.write && (this.writeOrder === 'in-order' || this.root.sharedWrites === false)) return Infinity;
     const w = this.root.channelWindow ?? { read: DEFAULT_WINDOW, write: DEFAULT_WINDOW };
     const win = Math.min(this.roles.read ? w.read : Infinity, this.roles.write ? w.write : Infinity);
     return win === Infinity ? Infinity : Math.max(MIN_LANE_CAPACITY, Math.floor(win * WINDOW_USE));

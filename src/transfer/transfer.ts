@@ -196,8 +196,6 @@ export class Transfer extends EventEmitter {
     const secs = Math.max((performance.now() - this.firstFileAt) / 1000, 1e-3);
     for (const p of this.pools.values()) {
       if (!p.root.openLane) continue;
-      // Writes in order go through one handle: more sessions would carry nothing.
-      if (p.writeOrder === 'in-order' && !p.roles.read) continue;
       const costs = p.root.costs?.() ?? {};
       const d = planLanes({
         lanes: p.count,

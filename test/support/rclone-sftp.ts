@@ -17,7 +17,16 @@ import { ensureInstalled, makeClient, stopChild, waitForBanner, type TestServer 
 const execFileP = promisify(execFile);
 const RCLONE = '/usr/bin/rclone';
 
-export async function startRcloneSftp(): Promise<TestServer> {
+export interface RcloneSftpOptions {
+  /**
+   * --vfs-cache-mode: 'off' (the default: files are streams) or 'writes'
+   * (files are written in a local cache first: any order, reopen works; still
+   * no fsync@openssh.com, the case a journal must survive without).
+   */
+  cacheMode?: 'off' | 'writes';
+}
+
+export async function startRcloneSftp(opts: RcloneSftpOptions = {}): Promise<TestServer> {
   await ensureInstalled(RCLONE, 'rclone');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferry-rclone-'));
   const data = path.join(dir, 'data');
@@ -48,7 +57,9 @@ export async function startRcloneSftp(): Promise<TestServer> {
       child = spawn(RCLONE, ['serve', 'sftp', data, '--addr', `${host}:${port}`, '--key', hostKey, '--authorized-keys', keys,
         '--config', config, '--cache-dir', path.join(dir, 'cache'),
         // The tests put files in DIR behind rclone's back: no listing may be served from memory.
-        '--dir-cache-time', '0s'], { stdio: ['ignore', fd, fd], env });
+        '--dir-cache-time', '0s', '--vfs-cache-mode', opts.cacheMode ?? 'off',
+        // With a cache: to the disk at close, not 5 s later, so the tests can look there.
+        '--vfs-write-back', '0s'], { stdio: ['ignore', fd, fd], env });
       closeSync(fd);
       try {
         await waitForBanner(child, host, port, /^SSH-2\.0-/, log);
@@ -60,7 +71,7 @@ export async function startRcloneSftp(): Promise<TestServer> {
       let stopping: Promise<void> | undefined;
       return {
         // Paths are the served directory's: "/" is DIR.
-        kind: 'rclone', host, port, user: 'ferry', env: client.env, remoteDir: '/', diskDir: data,
+        kind: opts.cacheMode === 'writes' ? 'rclone-cache' : 'rclone', host, port, user: 'ferry', env: client.env, remoteDir: '/', diskDir: data,
         own: async () => undefined,
         log,
         stop: () => (stopping ??= cleanup()),
