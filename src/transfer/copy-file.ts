@@ -169,7 +169,7 @@ class FileCopy {
       await this.o.journals!.remove(this.key);
       return false;
     }
-    const why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await this.checkPartial(j));
+    const why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? untrustedReopen(this.o.dst.root) ?? (await this.checkPartial(j));
     if (why) {
       this.o.onResume?.({ restarted: why });
       await this.o.journals!.remove(this.key);
@@ -450,6 +450,16 @@ class FileCopy {
       throw new FileError('write', this.o.dst.root.side, this.o.dstPath, `size is ${st.size} after the copy, expected ${this.o.size}`);
     }
   }
+}
+
+/**
+ * Why a partial on this server is not continued, if it is not. Only OpenSSH's
+ * sftp-server is known to reopen a file as it is: rclone serve sftp with a
+ * write cache reopened a partial as zeros up to where the rerun continued, and
+ * the last-chunk check (a read) could not see it.
+ */
+function untrustedReopen(ep: Endpoint): string | null {
+  return ep.sharedWrites === false ? "the server is not OpenSSH's sftp-server, so a reopened partial is not trusted" : null;
 }
 
 async function hashRange(ep: Endpoint, path: string, start: number, end: number): Promise<string> {
