@@ -2,7 +2,7 @@
  * ferry against OpenSSH sftp on every server of the matrix (README "Servers"):
  * starts each server as the tests do, copies one file up and down with each
  * tool (best of N, whole command wall time), checks the bytes, prints a
- * Markdown table. `npx tsx bench/servers.ts [--size MiB] [--repeat N]`; needs
+ * Markdown table. `npx tsx bench/servers.ts [--size MiB] [--repeat N] [--only NAME]`; needs
  * root (Dropbear and the chroot use a throwaway user) and the built CLI.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -62,7 +62,8 @@ async function main() {
   console.log('| server | direction | ferry s | sftp s | ferry vs sftp (>1: ferry faster) | bytes | setup s ferry / sftp | vs sftp after setup |');
   console.log('|---|---|---:|---:|---:|---|---:|---:|');
   try {
-    for (const [name, start] of SERVERS) {
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : '';
+    for (const [name, start] of SERVERS.filter(([n]) => n.toLowerCase().includes(only.toLowerCase()))) {
       const srv = await start();
       try {
         const home = srv.env.HOME!;

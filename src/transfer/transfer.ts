@@ -65,6 +65,13 @@ const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 const MAX_LANES = 12;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
+/**
+ * ...and at least as many requests as sftp keeps (64), up to those 2 MiB: a server without
+ * limits@openssh.com (Go's pkg/sftp, rclone serve sftp) gets 32 KiB chunks, and 8 of those
+ * started a run at an eighth of what sftp keeps in flight.
+ */
+const INITIAL_REQUESTS = 64;
+const INITIAL_BYTES = 2 * 1024 * 1024;
 /** How often progress may ask for a lane decision between window rounds. */
 const PLAN_EVERY_MS = 250;
 /** A lane decision: sessions open now, how many the run wants, and why. */
@@ -257,7 +264,7 @@ export class Transfer extends EventEmitter {
       this.buffers = new BufferPool(chunk);
       this.budget = new InflightBudget({
         chunk,
-        initial: this.opts.initialWindow ?? INITIAL_CHUNKS * chunk,
+        initial: this.opts.initialWindow ?? Math.max(INITIAL_CHUNKS * chunk, Math.min(INITIAL_BYTES, INITIAL_REQUESTS * chunk)),
         max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
