@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { freePort } from './sshd.js';
-import { chownTree, createTestUser, ensureInstalled, makeClient, stopChild, waitForBanner, type TestServer } from './server-setup.js';
+import { chownTree, createTestUser, ensureInstalled, killOnExit, makeClient, stopChild, waitForBanner, type TestServer } from './server-setup.js';
 
 const execFileP = promisify(execFile);
 const DROPBEAR = '/usr/sbin/dropbear';
@@ -61,6 +61,7 @@ export async function startDropbear(opts: DropbearOptions = {}): Promise<TestSer
       if (opts.window) args.push('-W', String(opts.window));
       child = spawn(DROPBEAR, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
+      killOnExit(child);
       try {
         await waitForBanner(child, host, port, /^SSH-2\.0-dropbear/, log);
       } catch (err) {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { freePort } from './sshd.js';
-import { ensureInstalled, makeClient, stopChild, waitForBanner, type TestServer } from './server-setup.js';
+import { ensureInstalled, killOnExit, makeClient, stopChild, waitForBanner, type TestServer } from './server-setup.js';
 
 const execFileP = promisify(execFile);
 const RCLONE = '/usr/bin/rclone';
@@ -61,6 +61,7 @@ export async function startRcloneSftp(opts: RcloneSftpOptions = {}): Promise<Tes
         // With a cache: to the disk at close, not 5 s later, so the tests can look there.
         '--vfs-write-back', '0s'], { stdio: ['ignore', fd, fd], env });
       closeSync(fd);
+      killOnExit(child);
       try {
         await waitForBanner(child, host, port, /^SSH-2\.0-/, log);
       } catch (err) {

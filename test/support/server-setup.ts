@@ -180,8 +180,20 @@ export async function waitForBanner(child: ChildProcess, host: string, port: num
   throw new Error(`server not ready after 15 s:\n${await log()}`);
 }
 
+// Servers still running when the process exits (a crashed run) are killed then.
+const childrenLeft = new Set<ChildProcess>();
+let childHook = false;
+/** Kill `child` when this process exits, unless stopChild() stopped it first. */
+export function killOnExit(child: ChildProcess): void {
+  childrenLeft.add(child);
+  if (childHook) return;
+  childHook = true;
+  process.once('exit', () => childrenLeft.forEach((c) => c.kill('SIGKILL')));
+}
+
 /** SIGTERM, SIGKILL after 5 s; resolves once it is gone. */
 export function stopChild(child: ChildProcess): Promise<void> {
+  childrenLeft.delete(child);
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill('SIGKILL'), 5000);
