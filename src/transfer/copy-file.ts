@@ -321,7 +321,7 @@ class FileCopy {
     // In order, the one write that can still be refused as out of order is the first one
     // past a resumed part: a stream server cannot continue a file; it must start over.
     if (this.inOrder && (this.startedAt0 || pos !== this.resumedAt)) return err;
-    const why = outOfOrderReason(err, pos, this.done.contiguous);
+    const why = outOfOrderReason(err, pos, this.done.contiguous, this.o.dst.root.sharedWrites === true);
     return why ? new OutOfOrderWrite(why, err) : err;
   }
 

@@ -87,10 +87,11 @@ export class SftpEndpoint implements Endpoint {
     const DEFAULT_WINDOW = 2 * 1024 * 1024;
     this.channelWindow = { read: ch.incoming?.window ?? DEFAULT_WINDOW, write: ch.outgoing?.window ?? DEFAULT_WINDOW };
     if (this.hasExtension('fsync@openssh.com')) this.fsync = (h) => this.syncFile(h);
-    // OpenSSH and Dropbear serve files through OpenSSH's sftp-server (or internal-sftp):
-    // plain files, which several handles may write at once. Anything else: one writer per file.
+    // OpenSSH and Dropbear serve files through OpenSSH's sftp-server (or internal-sftp), and
+    // ferry's embedded server through node:fs: plain files, which several handles may write at
+    // once. Anything else: one writer per file.
     const software = (sftp as unknown as { _client?: { _remoteVer?: string } })._client?._remoteVer ?? '';
-    this.sharedWrites = /^(OpenSSH|dropbear)/i.test(software);
+    this.sharedWrites = /^(OpenSSH|dropbear|ferry-embedded)/i.test(software);
   }
 
   /** Replace a dead session, once, however many requests saw it die. */

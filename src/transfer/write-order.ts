@@ -74,12 +74,14 @@ const SEEK_REFUSED = /illegal seek|not supported|can't seek|cannot seek|non-sequ
 /**
  * Why a failed write looks like the server refusing writes out of offset
  * order, or undefined when it is some other failure. `contiguous` is how far
- * the file is written without a gap (acknowledged writes).
+ * the file is written without a gap (acknowledged writes). `plainFiles`: the
+ * server is known to write plain files (OpenSSH's sftp-server), where a bare
+ * FAILURE is a disk error (sftp-server reports ENOSPC so), never about order.
  */
-export function outOfOrderReason(err: unknown, pos: number, contiguous: number): string | undefined {
+export function outOfOrderReason(err: unknown, pos: number, contiguous: number, plainFiles = false): string | undefined {
   if (!(err instanceof FileError) || err.side !== 'remote') return undefined;
   if (SEEK_REFUSED.test(err.reason)) return `the server refused a write at ${pos} ("${err.reason}")`;
-  if ((err.code === SSH_FX_FAILURE || err.code === SSH_FX_OP_UNSUPPORTED) && pos > contiguous) {
+  if (!plainFiles && (err.code === SSH_FX_FAILURE || err.code === SSH_FX_OP_UNSUPPORTED) && pos > contiguous) {
     return `the server failed a write at ${pos}, past the ${contiguous} bytes written in order ("${err.reason}")`;
   }
   return undefined;
