@@ -3,7 +3,7 @@
  * counters, never drawn by it), NDJSON events for scripts, or nothing.
  */
 import type { FerryError } from '../errors.js';
-import type { FileEvent, LanesEvent, Transfer } from '../transfer/transfer.js';
+import type { FileEvent, LanesEvent, NoticeEvent, Transfer, WriteOrderEvent } from '../transfer/transfer.js';
 import type { WindowDecision } from '../transfer/window.js';
 import { baseName } from '../transfer/names.js';
 import { formatTimeline, type SetupPhase } from '../ssh/timeline.js';
@@ -68,7 +68,8 @@ export function attachTtyProgress(t: Transfer, stream: NodeJS.WriteStream = proc
   };
   const onError = ({ error }: { error: FerryError }) => lasting.push(errorLine(error));
   const onRetry = (r: RetryEvent) => lasting.push(retryLine(r).trimEnd());
-  const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry });
+  const onNotice = (n: NoticeEvent) => lasting.push(noticeLine(n).trimEnd());
+  const detach = listen(t, { 'file-done': onDone, 'file-error': onError, retry: onRetry, notice: onNotice });
   const timer = setInterval(frame, FRAME_MS);
   // A display must never keep the process alive.
   timer.unref();
@@ -105,11 +106,16 @@ function retryLine(r: RetryEvent): string {
   return `ferry: ${escapeForTerminal(r.reason)}; reconnecting in ${(r.delayMs / 1000).toFixed(0)} s (attempt ${r.attempt})\n`;
 }
 
+function noticeLine(n: NoticeEvent): string {
+  return `ferry: note: ${escapeForTerminal(n.message)}\n`;
+}
+
 /** Errors (and reconnects) as they happen, on stderr, when there are no bars to interleave with. */
 export function attachErrorPrinter(t: Transfer): Reporter {
   const onError = ({ error }: { error: FerryError }) => process.stderr.write(`${errorLine(error)}\n`);
   const onRetry = (r: RetryEvent) => process.stderr.write(retryLine(r));
-  return { finish: listen(t, { 'file-error': onError, retry: onRetry }) };
+  const onNotice = (n: NoticeEvent) => process.stderr.write(noticeLine(n));
+  return { finish: listen(t, { 'file-error': onError, retry: onRetry, notice: onNotice }) };
 }
 
 function formatRate(bytesPerSec: number): string {
@@ -128,7 +134,9 @@ export function attachDebug(t: Transfer, print: (line: string) => void = (l) => 
       ? `starting "${escapeForTerminal(r.dst)}" over: ${escapeForTerminal(r.restarted)}`
       : `resuming "${escapeForTerminal(r.dst)}" at ${r.resumedFrom} of ${r.size} bytes`);
   const onSetup = (e: SetupEvent) => w(`setup of ${escapeForTerminal(e.host)} in ms (round trips): ${formatTimeline(e.phases)}`);
-  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume, setup: onSetup }) };
+  const onWriteOrder = (o: WriteOrderEvent) =>
+    w(`writes to ${escapeForTerminal(o.label)} now go in offset order, one handle per file: ${escapeForTerminal(o.reason)}; copying "${escapeForTerminal(o.path)}" again`);
+  return { finish: listen(t, { window: onWindow, lanes: onLanes, 'file-resume': onResume, setup: onSetup, 'write-order': onWriteOrder }) };
 }
 
 /** One JSON object per line on stdout: start, file, error, summary. */
@@ -146,13 +154,15 @@ export function attachJson(t: Transfer, command: string, out: NodeJS.WritableStr
     ms: Math.round(e.phases.reduce((s, p) => s + p.ms, 0)), roundTrips: e.phases.reduce((s, p) => s + p.roundTrips, 0),
     phases: e.phases.map((p) => ({ name: p.name, ms: Math.round(p.ms * 10) / 10, roundTrips: p.roundTrips })),
   });
+  const onWriteOrder = (o: WriteOrderEvent) => emit({ event: 'write-order', host: o.label, mode: o.mode, path: o.path, reason: o.reason });
+  const onNotice = (n: NoticeEvent) => emit({ event: 'notice', host: n.label, path: n.path, message: n.message });
   const onSkip = (ev: FileEvent & { reason: string }) =>
     emit({ event: 'file', action: 'skipped', src: ev.src, dst: ev.dst, bytes: 0, size: ev.size, reason: ev.reason });
   const onResume = (r: FileEvent & { resumedFrom?: number; restarted?: string }) =>
     emit(r.restarted !== undefined ? { event: 'restart', dst: r.dst, reason: r.restarted } : { event: 'resume', dst: r.dst, resumedFrom: r.resumedFrom, size: r.size });
   const detach = listen(t, {
     'file-done': onDone, 'file-error': onError, window: onWindow, lanes: onLanes, setup: onSetup,
-    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip,
+    'file-resume': onResume, retry: onRetry, 'file-skip': onSkip, 'write-order': onWriteOrder, notice: onNotice,
   });
   return {
     finish() {

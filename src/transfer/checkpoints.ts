@@ -39,6 +39,8 @@ export interface CheckpointOptions {
   dstHandles: Map<Endpoint, Promise<FileHandle>>;
   /** The planned size, for how long the copy has left when the flush session is considered. */
   size: number;
+  /** The file must have one handle only (a stream server, in-order writes): no flush handle. */
+  oneWriter: () => boolean;
 }
 
 export class Checkpoints {
@@ -187,6 +189,9 @@ export class Checkpoints {
   /** A session of its own for flushes, when the work left pays for one (LanePool.spare). */
   private async openSyncer(secsLeft: number): Promise<void> {
     try {
+      // Nothing to flush with (no fsync@openssh.com), or one handle only: a second handle
+      // on a file the server writes as a stream would start a second stream.
+      if (this.o.oneWriter() || !this.o.dst.root.fsync) return;
       const ep = await this.o.dst.spare(secsLeft);
       if (!ep?.fsync) return;
       // Never created here: this open may reach the server after the partial is renamed or removed.

@@ -18,6 +18,7 @@ import type { Lane, LanePool } from './lanes.js';
 import { partialName } from './names.js';
 import { RangeSet, type Range } from './ranges.js';
 import { checkPartial, holdsWrites, unsyncedWrites } from './resume-check.js';
+import { OutOfOrderWrite, outOfOrderReason, WriteSequencer } from './write-order.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CopyFileOptions {
@@ -91,6 +92,17 @@ class FileCopy {
   private eofAt?: number;
   /** Highest offset a read found data up to: past eofAt, the source changed under us. */
   private dataEnd = 0;
+  /** Writes leave each handle in offset order (write-order.ts). */
+  private readonly writes = new WriteSequencer();
+  /** The lane every write goes through once the host takes writes only in order. */
+  private dstFirst?: Lane;
+  /** The partial could not be reopened to resume, so it was started over. */
+  private startedOver = false;
+  /** Where this attempt's writes start (0 unless resuming). */
+  private resumedAt = 0;
+  private get startedAt0(): boolean {
+    return this.resumedAt === 0 || this.startedOver;
+  }
 
   constructor(private readonly o: CopyFileOptions, private readonly tmp: string) {
     this.done = o.progress ?? new RangeSet();
@@ -101,18 +113,35 @@ class FileCopy {
       this.checkpoints = new Checkpoints({
         journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
         dst: o.dst, partial: tmp, createMode: o.createMode, dstHandles: this.dstHandles, size: o.size,
+        // A second handle on a file the server writes as a stream starts a second stream.
+        oneWriter: () => this.oneWriter,
       });
     }
   }
 
+  /** The host takes writes only in offset order: one handle, no gaps. */
+  private get inOrder(): boolean {
+    return this.o.dst.writeOrder === 'in-order';
+  }
+
+  /** One handle writes the file: in order, or a server that keeps a file per handle. */
+  private get oneWriter(): boolean {
+    return this.inOrder || this.o.dst.root.sharedWrites === false;
+  }
+
   async run(): Promise<number> {
-    const truncate = !(await this.resumePoint());
+    let resuming = await this.resumePoint();
+    // In order, only the part without a gap can be continued; the rest is written again.
+    if (resuming && this.inOrder) resuming = this.done.keepContiguous() > 0;
+    const truncate = !resuming;
+    this.resumedAt = this.done.contiguous;
     let length: number;
     // Open the first pair up front (on the least busy lanes, so many small files
     // spread over the sessions) and a missing source or unwritable target fails fast.
     const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
     const dst0 = first.dst.ep;
-    this.dstHandles.set(dst0, dst0.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate }));
+    this.dstFirst = first.dst;
+    this.dstHandles.set(dst0, this.openPartial(dst0, truncate));
     const src0 = first.src.ep;
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
@@ -124,7 +153,7 @@ class FileCopy {
       await this.checkpoints?.afterFailure();
       await this.closeAll(false);
       // A partial we just created and wrote nothing into has no journal and nothing to resume.
-      if (truncate && this.done.size === 0) {
+      if ((truncate || this.startedOver) && this.done.size === 0) {
         await dst0.unlink(this.tmp).catch(() => undefined);
       }
       throw err;
@@ -159,7 +188,7 @@ class FileCopy {
     }
     const sides = { src: this.o.src.root, srcPath: this.o.srcPath, dst: this.o.dst.root, partial: this.tmp };
     const hinted = unsyncedWrites(j);
-    let why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? (await checkPartial(sides, j, hinted));
+    let why = staleReason(j, this.source) ?? (j.dest.partial !== this.tmp ? 'partial file name changed' : null) ?? untrustedReopen(this.o.dst.root) ?? (await checkPartial(sides, j, hinted));
     if (!why) {
       for (const [s, e] of j.done) this.done.add(s, e);
       this.checkpoints!.recorded = j.done;
@@ -293,7 +322,9 @@ class FileCopy {
    */
   private async copyChunk(pos: number, len: number, past: boolean): Promise<ChunkResult> {
     const srcLane = this.pinned?.src ?? this.o.src.pick();
-    const dstLane = this.pinned?.dst ?? this.o.dst.pick();
+    const dstLane = this.pinned?.dst ?? (this.oneWriter ? this.dstFirst! : this.o.dst.pick());
+    // Claimed now, in the pump's offset order: the write waits for its turn on the handle.
+    const turn = this.writes.claim(dstLane.ep);
     srcLane.inflight++;
     dstLane.inflight++;
     // A probe is small: a buffer of its own, so it holds no chunk-sized one (put() drops it).
@@ -317,8 +348,15 @@ class FileCopy {
       this.dataEnd = Math.max(this.dataEnd, pos + got);
       if (this.o.limiter && !(await this.o.limiter.take(got, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
-      const output = await this.handle(this.dstHandles, dstLane, () => dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }));
-      const written = dstLane.ep.write(output, buf!, 0, got, pos);
+      const output = await this.handle(this.dstHandles, dstLane, () =>
+        dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }).catch((err) => {
+          throw this.secondHandleFailed(err);
+        }));
+      await turn.ready();
+      const written = dstLane.ep.write(output, buf!, 0, got, pos).catch((err) => {
+        throw this.writeFailed(err, pos);
+      });
+      turn.done();
       if (dstLane.ep.copiesWrites && got <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
         // the next request now, so memory is one window, not two.
@@ -327,6 +365,7 @@ class FileCopy {
       }
       await written;
     } finally {
+      turn.done();
       if (buf) this.o.buffers.put(buf);
       srcLane.inflight--;
       dstLane.inflight--;
@@ -335,6 +374,40 @@ class FileCopy {
     this.o.onBytes?.(got);
     this.checkpoints?.wrote(got);
     return { got, reads };
+  }
+
+  /** A failed write that says the server takes writes only in order becomes an OutOfOrderWrite. */
+  private writeFailed(err: unknown, pos: number): unknown {
+    // In order, the one write that can still be refused as out of order is the first one
+    // past a resumed part: a stream server cannot continue a file; it must start over.
+    if (this.inOrder && (this.startedAt0 || pos !== this.resumedAt)) return err;
+    const why = outOfOrderReason(err, pos, this.done.contiguous, this.o.dst.root.sharedWrites === true);
+    return why ? new OutOfOrderWrite(why, err) : err;
+  }
+
+  /** A server that refuses a lane its own handle on the file takes one writer at a time: in order. */
+  private secondHandleFailed(err: unknown): unknown {
+    if (this.inOrder || !(err instanceof FileError) || err.side !== 'remote' || isNotFound(err)) return err;
+    return new OutOfOrderWrite(`the server refused a second handle on the file ("${err.reason}")`, err);
+  }
+
+  /**
+   * Open the partial; one to resume into that the server will not reopen for
+   * writing (servers that write files as streams refuse a reopen without
+   * truncation) is started over, and the run says why.
+   */
+  private async openPartial(ep: Endpoint, truncate: boolean): Promise<FileHandle> {
+    const mode = this.o.createMode & 0o777;
+    try {
+      return await ep.openWrite(this.tmp, { mode, truncate });
+    } catch (err) {
+      if (truncate || !(err instanceof FileError) || isNotFound(err)) throw err;
+      this.o.onResume?.({ restarted: `the server refused to reopen the partial file for writing (${err.reason})` });
+      this.done.clear();
+      this.startedOver = true;
+      await this.o.journals?.remove(this.key).catch(() => undefined);
+      return ep.openWrite(this.tmp, { mode, truncate: true });
+    }
   }
 
   private journal(done: Range[], written?: Range[]): PartialJournal {
@@ -399,4 +472,14 @@ class FileCopy {
       });
     }
   }
+}
+
+/**
+ * Why a partial on this server is not continued, if it is not. Only OpenSSH's
+ * sftp-server is known to reopen a file as it is: rclone serve sftp with a
+ * write cache reopened a partial as zeros up to where the rerun continued, and
+ * the last-chunk check (a read) could not see it.
+ */
+function untrustedReopen(ep: Endpoint): string | null {
+  return ep.sharedWrites === false ? "the server is not OpenSSH's sftp-server, so a reopened partial is not trusted" : null;
 }

@@ -97,6 +97,14 @@ export interface Endpoint {
    * Absent: unbounded, as for the local disk.
    */
   readonly channelWindow?: { read: number; write: number };
+  /**
+   * false: one file must have one writer. Lanes then carry whole files, never
+   * parts of one: servers other than OpenSSH's sftp-server may keep a file per
+   * handle (rclone serve sftp with a write cache dropped what one handle wrote
+   * when a second opened the file, and reported success). Absent: a plain file
+   * many handles may write, as the local disk and sftp-server give.
+   */
+  readonly sharedWrites?: boolean;
   close(h: FileHandle): Promise<void>;
 
   /** Flush written data to stable storage, where the endpoint can. */

@@ -45,7 +45,7 @@ const CHANNELS_FULL = 0.5;
 /** Files in flight per lane before the server's per-request latency, not bytes, is the limit. */
 export const FILES_PER_LANE = 8;
 
-const fmtBytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
+const fmtBytes = (n: number) => (n === Infinity ? 'no limit' : n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
 
 export function planLanes(s: LaneSituation): LaneDecision {
   const keep = (reason: string): LaneDecision => ({ want: s.lanes, reason });

@@ -7,6 +7,7 @@
 import { ConnectionError } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
 import { PAYBACK } from './lane-policy.js';
+import type { WriteOrder } from './write-order.js';
 
 export interface Lane {
   ep: Endpoint;
@@ -17,13 +18,19 @@ export interface Lane {
 const WINDOW_USE = 0.75;
 /** An SSH channel's window when the endpoint does not say (OpenSSH's and ssh2's default). */
 const DEFAULT_WINDOW = 2 * 1024 * 1024;
-/** Floor for a window the peer reports as tiny, so capacity never reads as zero. */
-const MIN_LANE_CAPACITY = 64 * 1024;
+/**
+ * Floor for a window the peer reports as tiny, so capacity never reads as zero. Low: Dropbear
+ * grants 24 KiB per channel (-W), and counting that as more than it is hid that its channels
+ * are the limit (8 MiB up over a 40 ms link ran at 0.5 MB/s on one channel, no lane opened).
+ */
+const MIN_LANE_CAPACITY = 8 * 1024;
 
 export class LanePool {
   readonly lanes: Lane[];
   /** What this run does through the pool: read from it (a source), write to it (a target), or both. */
   readonly roles = { read: false, write: false };
+  /** 'in-order' once the server failed a write that arrived out of offset order (write-order.ts). */
+  writeOrder: WriteOrder = 'any';
   private max: number;
   private spareLane?: Promise<Endpoint | undefined>;
   /** The session generation the lanes were last reset for. */
@@ -42,6 +49,8 @@ export class LanePool {
 
   /** Bytes one lane can keep in flight for what this run does through it. */
   laneCapacity(): number {
+    // One writer per file: more channels never carry more of one file, only more files.
+    if (this.roles.write && (this.writeOrder === 'in-order' || this.root.sharedWrites === false)) return Infinity;
     const w = this.root.channelWindow ?? { read: DEFAULT_WINDOW, write: DEFAULT_WINDOW };
     const win = Math.min(this.roles.read ? w.read : Infinity, this.roles.write ? w.write : Infinity);
     return win === Infinity ? Infinity : Math.max(MIN_LANE_CAPACITY, Math.floor(win * WINDOW_USE));

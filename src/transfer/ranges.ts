@@ -60,6 +60,22 @@ export class RangeSet {
     return gaps;
   }
 
+  /** Forget everything (the partial was started over). */
+  clear(): void {
+    this.ranges = [];
+  }
+
+  /**
+   * Keep only the part from 0 without a gap; returns its end. A target written
+   * strictly in order can continue only from there: a range past a gap would
+   * need a write out of order to reach.
+   */
+  keepContiguous(): number {
+    const end = this.contiguous;
+    this.ranges = end > 0 ? [[0, end]] : [];
+    return end;
+  }
+
   toJSON(): Range[] {
     return this.ranges.map(([s, e]) => [s, e]);
   }

@@ -58,6 +58,7 @@ export class SftpEndpoint implements Endpoint {
   /** ssh2 builds the WRITE packet (a copy) synchronously for writes within maxWrite. */
   readonly copiesWrites = true;
   readonly channelWindow: { read: number; write: number };
+  readonly sharedWrites: boolean;
   private sftp: SFTPWrapper;
   private readonly reopen?: () => Promise<SFTPWrapper>;
   private reopening?: Promise<void>;
@@ -95,6 +96,12 @@ export class SftpEndpoint implements Endpoint {
     const ch = sftp as unknown as { incoming?: { window?: number }; outgoing?: { window?: number } };
     const DEFAULT_WINDOW = 2 * 1024 * 1024;
     this.channelWindow = { read: ch.incoming?.window ?? DEFAULT_WINDOW, write: ch.outgoing?.window ?? DEFAULT_WINDOW };
+    if (this.hasExtension('fsync@openssh.com')) this.fsync = (h) => this.syncFile(h);
+    // OpenSSH and Dropbear serve files through OpenSSH's sftp-server (or internal-sftp), and
+    // ferry's embedded server through node:fs: plain files, which several handles may write at
+    // once. Anything else: one writer per file.
+    const software = (sftp as unknown as { _client?: { _remoteVer?: string } })._client?._remoteVer ?? '';
+    this.sharedWrites = /^(OpenSSH|dropbear|ferry-embedded)/i.test(software);
   }
 
   /** Replace a dead session, once, however many requests saw it die. */
@@ -303,9 +310,14 @@ export class SftpEndpoint implements Endpoint {
   close(h: FileHandle) {
     return this.call<void>('close', h.path, (cb) => this.sftp.close(this.raw(h), cb));
   }
-  async fsync(h: FileHandle) {
-    if (!this.hasExtension('fsync@openssh.com')) return;
-    await this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
+  /**
+   * Only where the server offers fsync@openssh.com: without it the engine
+   * opens no session and no second handle just to flush (on a server that
+   * writes files as streams, a second write handle starts a second stream).
+   */
+  fsync?: (h: FileHandle) => Promise<void>;
+  private syncFile(h: FileHandle) {
+    return this.call<void>('sync', h.path, (cb) => this.sftp.ext_openssh_fsync(this.raw(h), cb));
   }
   /** hardlink@openssh.com (sync --link-dest); undefined when the server does not offer it. */
   get hardlink(): ((existing: string, newPath: string) => Promise<void>) | undefined {

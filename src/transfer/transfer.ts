@@ -17,6 +17,8 @@ import { RangeSet } from './ranges.js';
 import type { RunJournal } from './run-journal.js';
 import { baseName, joinPath, suspectNameReason } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
+import { OutOfOrderWrite } from './write-order.js';
+import { preserveShortfall } from './preserve-check.js';
 
 export interface CopyJob {
   src: Endpoint;
@@ -65,12 +67,34 @@ const MAX_LANES = 12;
 const REPLAN_MS = 200;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
+/**
+ * ...and at least as many requests as sftp keeps (64), up to those 2 MiB: a server without
+ * limits@openssh.com (Go's pkg/sftp, rclone serve sftp) gets 32 KiB chunks, and 8 of those
+ * started a run at an eighth of what sftp keeps in flight.
+ */
+const INITIAL_REQUESTS = 64;
+const INITIAL_BYTES = 2 * 1024 * 1024;
 /** A lane decision: sessions open now, how many the run wants, and why. */
 export interface LanesEvent {
   label: string;
   lanes: number;
   want: number;
   reason: string;
+}
+
+/** A host's writes switched to one in-order handle per file, and the write that showed it. */
+export interface WriteOrderEvent {
+  label: string;
+  mode: 'in-order';
+  path: string;
+  reason: string;
+}
+
+/** Something the user asked for that a server did not do, though the copy stands (told once per host). */
+export interface NoticeEvent {
+  label: string;
+  path: string;
+  message: string;
 }
 
 export interface FileEvent {
@@ -132,6 +156,8 @@ export class Transfer extends EventEmitter {
   private replan?: NodeJS.Timeout;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
+  /** Hosts whose -p result was checked (the first file each). */
+  private readonly preserveChecked = new Set<Endpoint>();
   /** The gist of the last lane decision told per pool, so -v says each once. */
   private readonly laneReasons = new Map<LanePool, string>();
 
@@ -245,7 +271,7 @@ export class Transfer extends EventEmitter {
       this.buffers = new BufferPool(chunk);
       this.budget = new InflightBudget({
         chunk,
-        initial: this.opts.initialWindow ?? INITIAL_CHUNKS * chunk,
+        initial: this.opts.initialWindow ?? Math.max(INITIAL_CHUNKS * chunk, Math.min(INITIAL_BYTES, INITIAL_REQUESTS * chunk)),
         max: this.maxWindow,
         onDecision: (d) => {
           this.emit('window', d);
@@ -422,6 +448,34 @@ export class Transfer extends EventEmitter {
     }
   }
 
+  /**
+   * From now on every file to this host goes through one handle, written
+   * strictly in offset order; the lanes it has stay for reading. Said once.
+   */
+  private writeInOrder(pool: LanePool, path: string, reason: string): void {
+    if (pool.writeOrder === 'in-order') return;
+    pool.writeOrder = 'in-order';
+    this.emit('write-order', { label: pool.root.label, mode: 'in-order', path, reason } satisfies WriteOrderEvent);
+  }
+
+  /**
+   * With -p, the first file copied to each host is looked at again: a server
+   * may accept the SETSTAT and apply nothing. Said once per host, as a notice:
+   * the data is right, only what -p promised is not.
+   */
+  private async checkPreserved(job: CopyJob, attrs: FileAttrs): Promise<void> {
+    if (this.preserveChecked.has(job.dst)) return;
+    this.preserveChecked.add(job.dst);
+    const got = await job.dst.stat(job.dstPath).catch(() => undefined);
+    const lost = got && preserveShortfall(attrs, got);
+    if (!lost) return;
+    this.emit('notice', {
+      label: job.dst.label,
+      path: job.dstPath,
+      message: `-p: ${job.dst.label} did not keep the mode and times it was sent for "${job.dstPath}" (${lost}); it ignores such changes, so its copies keep its own`,
+    } satisfies NoticeEvent);
+  }
+
   /** Completed by the interrupted run, and still there at its full size? */
   private async alreadyDone(job: CopyJob, attrs: FileAttrs): Promise<boolean> {
     const source = { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime };
@@ -460,41 +514,61 @@ export class Transfer extends EventEmitter {
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
     this.planLanes();
+    // A server that fails a write out of offset order gets the file again, in order on one handle.
+    const onResume = (info: { resumedFrom: number } | { restarted: string }) => {
+      if ('resumedFrom' in info) {
+        resumedFrom = info.resumedFrom;
+        live.bytes = resumedFrom;
+        this.stats.bytesTotal -= resumedFrom;
+        outgrown();
+      } else if (resumedFrom > 0) {
+        // Resumed, then started over after all.
+        this.stats.bytesTotal += resumedFrom;
+        resumedFrom = 0;
+        live.bytes = sent;
+      }
+      this.emit('file-resume', { ...ev, ...info });
+    };
+    const copy = (progress: RangeSet, resume = this.opts.resume ?? true) => copyFile({
+      src: srcPool,
+      srcPath: job.srcPath,
+      size: attrs.size,
+      srcMtime: attrs.mtime,
+      dst: dstPool,
+      dstPath: job.dstPath,
+      createMode: attrs.mode,
+      preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,
+      chunk: Math.min(chunk, buffers.size),
+      budget,
+      buffers,
+      limiter: this.opts.limiter,
+      signal: this.abort.signal,
+      journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
+      resume,
+      onBytes: (n) => {
+        sent += n;
+        live.bytes = resumedFrom + sent;
+        this.stats.bytesDone += n;
+        outgrown();
+      },
+      onResume,
+      progress,
+    });
     let length: number;
     try {
-      length = await this.withRetries(job, (progress) => copyFile({
-        src: srcPool,
-        srcPath: job.srcPath,
-        size: attrs.size,
-        srcMtime: attrs.mtime,
-        dst: dstPool,
-        dstPath: job.dstPath,
-        createMode: attrs.mode,
-        preserve: this.opts.preserve ? { mode: attrs.mode & 0o777, atime: attrs.atime, mtime: attrs.mtime } : undefined,
-        chunk: Math.min(chunk, buffers.size),
-        budget,
-        buffers,
-        limiter: this.opts.limiter,
-        signal: this.abort.signal,
-        journals: attrs.size >= JOURNAL_MIN_SIZE ? this.opts.journals : undefined,
-        resume: this.opts.resume ?? true,
-        onBytes: (n) => {
-          sent += n;
-          live.bytes = resumedFrom + sent;
-          this.stats.bytesDone += n;
-          outgrown();
-        },
-        onResume: (info) => {
-          if ('resumedFrom' in info) {
-            resumedFrom = info.resumedFrom;
-            live.bytes = resumedFrom;
-            this.stats.bytesTotal -= resumedFrom;
-            outgrown();
-          }
-          this.emit('file-resume', { ...ev, ...info });
-        },
-        progress,
-      }));
+      length = await this.withRetries(job, async (progress) => {
+        try {
+          return await copy(progress);
+        } catch (err) {
+          if (!(err instanceof OutOfOrderWrite)) throw err;
+          this.writeInOrder(dstPool, job.dstPath, err.reason);
+          // Started over, not resumed: what several handles wrote, or what a stream
+          // server kept of a handle it then closed, is not known to be true any more.
+          progress.clear();
+          onResume({ restarted: 'the server takes writes only in offset order; the file is written again from the start' });
+          return await copy(progress, false);
+        }
+      });
     } catch (err) {
       this.active.delete(ev);
       // Keep the overall bar honest: what this file will not deliver is not pending.
@@ -502,6 +576,7 @@ export class Transfer extends EventEmitter {
       throw err;
     }
     this.active.delete(ev);
+    if (this.opts.preserve) await this.checkPreserved(job, attrs);
     this.stats.filesDone++;
     this.opts.runJournal?.markCompleted(job.dstPath, { label: job.src.label, path: job.srcPath, size: attrs.size, mtime: attrs.mtime });
     this.emit('file-done', { ...ev, size: length, bytes: sent, resumedFrom, ms: Date.now() - started });

@@ -57,6 +57,20 @@ export interface FaultScript {
    * lane at a channel window, so only the reported distance makes them pay.)
    */
   costs?: LinkCosts;
+  /**
+   * Files are written as streams, as rclone serve sftp (Go pkg/sftp over
+   * rclone's VFS) writes them: a write must arrive at the end of what its
+   * handle wrote ("Illegal seek", SSH_FX_FAILURE, otherwise), and a file
+   * cannot be reopened without truncation. Also makes the endpoint
+   * report itself as remote, as such servers are.
+   */
+  streamWrites?: boolean;
+  /**
+   * With streamWrites: a reopen without truncation is allowed (its stream
+   * starts at 0), as rclone allows while the file it is writing still reads
+   * as empty; the next write on it past 0 is then refused.
+   */
+  streamReopen?: boolean;
 }
 
 export interface Fault {
@@ -91,6 +105,8 @@ export interface FaultStats {
   writesBehindFsync: number;
   /** Handles opened and not closed yet (inner handles, whatever the link state). */
   openHandles: number;
+  /** streamWrites: writes refused for arriving out of offset order. */
+  writesOutOfOrder: number;
   injected: string[];
 }
 
@@ -121,6 +137,8 @@ interface FaultHandle extends FileHandle {
   inner: FileHandle;
   gen: number;
   closed: boolean;
+  /** streamWrites: where the next write must land. */
+  streamAt?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -146,7 +164,7 @@ function newFamily(script: FaultScript): Family {
     script,
     stats: {
       readRequests: 0, writeRequests: 0, laneReadRequests: 0, laneWriteRequests: 0, bytesRead: 0, bytesWritten: 0, maxReadAsked: 0, maxWriteAsked: 0,
-      shortReads: 0, maxConcurrent: 0, reorderedCompletions: 0, lanesOpened: 0, reconnects: 0, fsyncs: 0, fsyncsOnIdleSessions: 0, writesBehindFsync: 0, openHandles: 0, injected: [],
+      shortReads: 0, maxConcurrent: 0, reorderedCompletions: 0, lanesOpened: 0, reconnects: 0, fsyncs: 0, fsyncsOnIdleSessions: 0, writesBehindFsync: 0, openHandles: 0, writesOutOfOrder: 0, injected: [],
     },
     rand: mulberry32(script.seed ?? 1),
     down: false,
@@ -178,7 +196,7 @@ export class FaultEndpoint implements Endpoint {
     this.family = family ?? newFamily(script);
     this.isRoot = family === undefined;
     const s = this.family.script;
-    this.side = inner.side;
+    this.side = this.family.script.streamWrites ? 'remote' : inner.side;
     this.label = s.label ?? inner.label;
     this.limits = s.limits ?? inner.limits;
     if (s.reconnectable) this.reconnect = (seen) => this.doReconnect(seen);
@@ -282,9 +300,12 @@ export class FaultEndpoint implements Endpoint {
   }
   async openWrite(path: string, opts: WriteOpenOptions): Promise<FaultHandle> {
     this.checkLink('open', path);
+    if (this.family.script.streamWrites && !this.family.script.streamReopen && !opts.truncate) {
+      throw new FileError('open', this.side, path, 'Permission denied', { code: 'EACCES' });
+    }
     const inner = await this.inner.openWrite(path, opts);
     this.family.stats.openHandles++;
-    return { path, inner, gen: this.generation, closed: false } satisfies FaultHandle;
+    return { path, inner, gen: this.generation, closed: false, streamAt: 0 } satisfies FaultHandle;
   }
 
   async close(h: FileHandle): Promise<void> {
@@ -342,6 +363,15 @@ export class FaultEndpoint implements Endpoint {
     const all = ++f.stats.writeRequests;
     const k = !this.isRoot ? ++f.stats.laneWriteRequests : 0;
     this.writes++;
+    if (f.script.streamWrites) {
+      // Judged as the request arrives, in the order it was sent, like a server reading its channel.
+      const fh = h as FaultHandle;
+      if (position !== fh.streamAt) {
+        f.stats.writesOutOfOrder++;
+        throw new FileError('write', this.side, h.path, 'Illegal seek', { code: 4 });
+      }
+      fh.streamAt = position + length;
+    }
     if (this.syncing) {
       f.stats.writesBehindFsync++;
       await this.syncing;
