@@ -327,7 +327,11 @@ export async function connectSsh(o: ConnectOptions): Promise<SshConnection> {
     sock.destroy();
     endAll(hops);
   };
-  if (o.signal?.aborted) onAbort();
+  // Given up while TCP connected: no handshake on a socket that is about to go.
+  if (o.signal?.aborted) {
+    onAbort();
+    throw cancelled();
+  }
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     client = await handshake(s, sock, o, auth, o.timeline);

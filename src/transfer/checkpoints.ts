@@ -81,8 +81,11 @@ export class Checkpoints {
     }
   }
 
-  /** Sync what is written, then record it: the journal never runs ahead of the disk. */
-  async checkpoint(): Promise<void> {
+  /**
+   * Sync what is written, then record it: the journal never runs ahead of the
+   * disk. `mayOpen`: false once the copy failed (no session is opened then).
+   */
+  async checkpoint(mayOpen = true): Promise<void> {
     if (this.o.done.size === 0) return;
     await this.checkpointing;
     this.sinceCheckpoint = 0;
@@ -91,7 +94,7 @@ export class Checkpoints {
     // Asked at the first checkpoint, once the rate says how long the file has left to go
     // (the run opens the pool's flush session ahead when it pays, so it is usually there).
     // Until it is open, a data handle flushes: the journal never waits for a session start.
-    if (!this.syncer && !this.syncerOpening && !this.syncerAsked) {
+    if (mayOpen && !this.syncer && !this.syncerOpening && !this.syncerAsked) {
       this.syncerAsked = true;
       this.syncerOpening = this.openSyncer(this.secsLeft());
     }
@@ -110,7 +113,7 @@ export class Checkpoints {
 
   /** The copy failed: record what is safe, and note what arrived (a dropped link fails the last flush). */
   async afterFailure(): Promise<void> {
-    await this.checkpoint().catch(() => undefined);
+    await this.checkpoint(false).catch(() => undefined);
     await this.noting;
     await this.note().catch(() => undefined);
   }
