@@ -26,7 +26,7 @@ const MILESTONES: [phase: string, ends: RegExp][] = [
   ['sftp init', /Received VERSION/],
 ];
 
-const UNAWAITED = /GLOBAL_REQUEST|Received DEBUG|Debug output|EXT_INFO|WINDOW_ADJUST/;
+const UNAWAITED = /GLOBAL_REQUEST|REQUEST_SUCCESS|REQUEST_FAILURE|Received DEBUG|Debug output|EXT_INFO|WINDOW_ADJUST/;
 
 export class SetupTimeline {
   private readonly phases: SetupPhase[] = [];

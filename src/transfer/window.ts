@@ -53,6 +53,8 @@ export class WindowController {
   readonly min: number;
   readonly max: number;
   readonly step: number;
+  /** The window a run started with: the ceiling never goes below it. */
+  readonly initial: number;
   window: number;
   /**
    * Bytes the open channels can carry at once (their SSH windows). While the
@@ -60,6 +62,13 @@ export class WindowController {
    * still opening, so slow start waits instead of ending.
    */
   capacity = Infinity;
+  /**
+   * What the link can hold, with room to spare (a few times its measured
+   * bandwidth-delay product), set by the run. On loopback the link holds a few
+   * hundred KiB and throughput rounds are mostly noise: past this the window
+   * only queues data in the server's buffers, and costs memory and time.
+   */
+  private ceiling = Infinity;
   phase: WindowPhase = 'slow-start';
   private roundStart = -1;
   private roundTarget = 0;
@@ -80,12 +89,19 @@ export class WindowController {
     this.min = Math.max(this.chunk, o.min ?? this.chunk);
     this.max = Math.max(this.min, o.max ?? 64 * 1024 * 1024);
     this.window = this.clamp(o.initial ?? 4 * this.chunk);
+    this.initial = this.window;
     this.minRoundMs = o.minRoundMs ?? 0;
     this.step = Math.max(this.chunk, o.additiveStep ?? 4 * this.chunk);
   }
 
   private clamp(w: number): number {
-    return Math.min(this.max, Math.max(this.min, Math.round(w / this.chunk) * this.chunk));
+    return Math.min(this.max, this.ceiling, Math.max(this.min, Math.round(w / this.chunk) * this.chunk));
+  }
+
+  /** The link's measured need, `bytes` (never below where the window started): the window stays within it. */
+  limitTo(bytes: number): void {
+    this.ceiling = Math.max(this.min, this.initial, bytes);
+    if (this.window > this.ceiling) this.window = this.clamp(this.window);
   }
 
   /**

@@ -131,6 +131,24 @@ describe('WindowController', () => {
     expect(w.phase).toBe('avoidance');
   });
 
+  it('stays within what the link holds: a ceiling from the run, never below the starting window', () => {
+    const w = new WindowController({ chunk: C, initial: 8 * C, max: 1024 * C });
+    w.window = 64 * C;
+    w.limitTo(20 * C);
+    expect(w.window).toBe(20 * C);
+    // Rounds that keep rising would double it; the ceiling holds.
+    let now = 0;
+    w.start(now);
+    for (let i = 0; i < 6; i++) {
+      now += 10;
+      w.onAck(w.window, now);
+    }
+    expect(w.window).toBeLessThanOrEqual(20 * C);
+    // A ceiling below the start is taken as the start.
+    w.limitTo(C);
+    expect(w.window).toBe(8 * C);
+  });
+
   it('never exceeds its maximum', () => {
     const w = new WindowController({ chunk: C, initial: C, max: 8 * C });
     let now = 0;
