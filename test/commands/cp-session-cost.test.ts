@@ -97,7 +97,8 @@ describe('a long link', () => {
     const link = await startLink(fast, { delayMs: { up: 25, down: 25 } });
     try {
       const src = `${work}/far.bin`;
-      await writeFile(src, randomBytes(32 * MiB + 7));
+      // Work enough (3 s on one channel) that lanes pay even where a session costs a slow login shell.
+      await writeFile(src, randomBytes(96 * MiB + 7));
       const r = await runFerry(['cp', '--json', '-B', ...link.args, src, `127.0.0.1:${work}/far.out`], { env: fast.env, timeoutMs: 30_000 });
       expect(r.code, r.stderr).toBe(0);
       const lanes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'lanes');
