@@ -217,7 +217,9 @@ export class Transfer extends EventEmitter {
         openCostMs: costs.laneMs,
         bytesLeft: Math.max(0, this.stats.bytesTotal - this.stats.bytesDone),
         filesActive: this.active.size,
-        filesLeft: this.stats.filesTotal - this.stats.filesDone - this.stats.filesFailed,
+        // Entries listed but not yet copied count too: a tree is walked as it is copied,
+        // and its files started so far say little of what the listings already hold.
+        filesLeft: Math.max(this.stats.filesTotal, this.entriesListed) - this.stats.filesDone - this.stats.filesFailed - this.stats.filesSkipped,
         fileRate: this.stats.filesDone / secs,
       });
       const said = this.laneReasons.get(p);
