@@ -15,19 +15,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, exists, jsonEvents, journalCount, makeCanary, MiB, ofType, partialOf, sha256,
 } from '../support/hostile-checks.js';
-import { startHostileServer, type HostileServer, type SftpHooks } from '../support/hostile-server.js';
+import { hostileServers, type SftpHooks } from '../support/hostile-server.js';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
-const servers: HostileServer[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function serve(hooks: Partial<SftpHooks> = {}) {
-  const srv = await startHostileServer({ hooks });
-  servers.push(srv);
-  return srv;
-}
+const { serve, closeAll } = hostileServers();
+afterAll(closeAll);
 
 describe.concurrent('9: stat says more than the file holds', () => {
   it('3 MiB by stat, EOF at 1 MiB: the exact offset, exit 1, no final file; right once the server is', async () => {

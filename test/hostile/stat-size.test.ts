@@ -12,19 +12,11 @@ import * as path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bytesSent, expectCleanOutput, expectIdentical, expectNoFinal, jsonEvents, journalCount, MiB, ofType, sha256 } from '../support/hostile-checks.js';
-import { startHostileServer, type HostileServer, type SftpHooks } from '../support/hostile-server.js';
+import { hostileServers, type SftpHooks } from '../support/hostile-server.js';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
-const servers: HostileServer[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function serve(hooks: Partial<SftpHooks> = {}) {
-  const srv = await startHostileServer({ hooks });
-  servers.push(srv);
-  return srv;
-}
+const { serve, closeAll } = hostileServers();
+afterAll(closeAll);
 
 /** stat (and fstat) of `name` report `size` whatever the file holds. */
 const statSays = (name: string, size: number): Partial<SftpHooks> => ({

@@ -102,3 +102,21 @@ async function start(dir: string, keys: { host: KeyPair; client: KeyPair }, o: H
     },
   };
 }
+
+/**
+ * A suite's servers: serve() starts one with the given hooks, closeAll()
+ * (for afterAll) closes every one it started.
+ */
+export function hostileServers() {
+  const started: HostileServer[] = [];
+  return {
+    async serve(hooks: Partial<SftpHooks> = {}): Promise<HostileServer> {
+      const srv = await startHostileServer({ hooks });
+      started.push(srv);
+      return srv;
+    },
+    closeAll: async (): Promise<void> => {
+      await Promise.all(started.map((s) => s.close()));
+    },
+  };
+}

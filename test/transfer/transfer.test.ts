@@ -211,6 +211,19 @@ describe.concurrent('window', () => {
   });
 });
 
+/** Inverts the byte at `at` in `file`, as a bad disk or a meddling server would. */
+async function flipByte(file: string, at: number): Promise<void> {
+  const fh = await fs.open(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] ^= 0xff;
+    await fh.write(b, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Wraps a store to see every save (the checkpoints) as it happens. */
 function spyStore(inner: JournalStore) {
   const saved: PartialJournal[] = [];
@@ -407,15 +420,7 @@ describe.concurrent('resume across runs', () => {
   it('a corrupted partial (a byte flipped in the last recorded chunk) restarts', async () => {
     const s = await interruptedCopy('corrupt');
     const end = s.journal.done.at(-1)![1];
-    const fh = await fs.open(partialName(s.dst), 'r+');
-    try {
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, end - 1);
-      b[0] ^= 0xff;
-      await fh.write(b, 0, 1, end - 1);
-    } finally {
-      await fh.close();
-    }
+    await flipByte(partialName(s.dst), end - 1);
     const r = await rerun(s);
     expect(r.ev.resume).toEqual([expect.objectContaining({ restarted: expect.stringMatching(/does not match/) })]);
     expect(r.ev.done[0].resumedFrom).toBe(0);
@@ -524,15 +529,7 @@ describe.concurrent('resume across runs', () => {
   it('a note the partial does not hold (a byte flipped in its newest chunk) is not trusted', async () => {
     const s = await droppedLinkCopy('note-lies');
     const end = s.note.written!.at(-1)![1];
-    const fh = await fs.open(partialName(s.dst), 'r+');
-    try {
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, end - 1);
-      b[0] ^= 0xff;
-      await fh.write(b, 0, 1, end - 1);
-    } finally {
-      await fh.close();
-    }
+    await flipByte(partialName(s.dst), end - 1);
     const r = await rerun(s);
     if (s.synced > 0) expect(r.ev.resume).toEqual([{ ...r.ev.resume[0], resumedFrom: s.synced }]);
     else expect(r.ev.resume).toEqual([expect.objectContaining({ restarted: expect.stringMatching(/does not match/) })]);
