@@ -37,8 +37,6 @@ export interface CheckpointOptions {
   createMode: number;
   /** The copy's write handles: a flush uses one until the flush session is open. */
   dstHandles: Map<Endpoint, Promise<FileHandle>>;
-  /** The planned size, for how long the copy has left when the flush session is considered. */
-  size: number;
   /** The file must have one handle only (a stream server, in-order writes): no flush handle. */
   oneWriter: () => boolean;
 }
@@ -61,10 +59,10 @@ export class Checkpoints {
    * doing it answers nothing else meanwhile: no data lane should wait.
    */
   private syncer?: { ep: Endpoint; h: FileHandle };
-  private syncerAsked = false;
   private syncerOpening?: Promise<void>;
+  /** A flush handle was tried on the run's flush session: not again, whatever came of it. */
+  private syncerTried = false;
   private closed = false;
-  private readonly startedAt = performance.now();
 
   constructor(private readonly o: CheckpointOptions) {}
 
@@ -83,7 +81,7 @@ export class Checkpoints {
 
   /**
    * Sync what is written, then record it: the journal never runs ahead of the
-   * disk. `mayOpen`: false once the copy failed (no session is opened then).
+   * disk. `mayOpen`: false once the copy failed (no flush handle is opened then).
    */
   async checkpoint(mayOpen = true): Promise<void> {
     if (this.o.done.size === 0) return;
@@ -91,13 +89,9 @@ export class Checkpoints {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = performance.now();
     const snapshot = this.o.done.toJSON();
-    // Asked at the first checkpoint, once the rate says how long the file has left to go
-    // (the run opens the pool's flush session ahead when it pays, so it is usually there).
-    // Until it is open, a data handle flushes: the journal never waits for a session start.
-    if (mayOpen && !this.syncer && !this.syncerOpening && !this.syncerAsked) {
-      this.syncerAsked = true;
-      this.syncerOpening = this.openSyncer(this.secsLeft());
-    }
+    // The run opens the flush session when the work left pays for it (Transfer); each
+    // checkpoint takes it once it is there, and until then a data handle flushes.
+    if (mayOpen) this.takeFlushSession();
     try {
       await this.flush();
     } catch (err) {
@@ -174,29 +168,21 @@ export class Checkpoints {
     }
   }
 
-  /** Seconds the copy has left at its rate so far (Infinity before it has one). */
-  private secsLeft(): number {
-    const secs = (performance.now() - this.startedAt) / 1000;
-    const rate = this.o.done.size / Math.max(secs, 1e-3);
-    return rate > 0 ? Math.max(0, this.o.size - this.o.done.size) / rate : Infinity;
+  /** Use the run's flush session, if it has one and no flush handle was tried yet. */
+  takeFlushSession(): void {
+    if (this.syncer || this.syncerOpening || this.syncerTried) return;
+    this.syncerOpening = this.openSyncer().finally(() => (this.syncerOpening = undefined));
   }
 
-  /**
-   * At the copy's start: take the run's flush session if it already has one
-   * (or is opening one), without opening one for this file alone.
-   */
-  start(): void {
-    this.syncerOpening = this.openSyncer(0).finally(() => (this.syncerOpening = undefined));
-  }
-
-  /** A session of its own for flushes, when the work left pays for one (LanePool.spare). */
-  private async openSyncer(secsLeft: number): Promise<void> {
+  /** A handle for flushes on the run's flush session, when there is one. */
+  private async openSyncer(): Promise<void> {
     try {
       // Nothing to flush with (no fsync@openssh.com), or one handle only: a second handle
       // on a file the server writes as a stream would start a second stream.
       if (this.o.oneWriter() || !this.o.dst.root.fsync) return;
-      const ep = await this.o.dst.spare(secsLeft);
+      const ep = await this.o.dst.openedSpare();
       if (!ep?.fsync) return;
+      this.syncerTried = true;
       // Never created here: this open may reach the server after the partial is renamed or removed.
       const h = await ep.openWrite(this.o.partial, { mode: this.o.createMode & 0o777, truncate: false, create: false });
       if (this.closed) await ep.close(h);

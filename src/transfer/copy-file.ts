@@ -112,7 +112,7 @@ class FileCopy {
     if (o.journals) {
       this.checkpoints = new Checkpoints({
         journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
-        dst: o.dst, partial: tmp, createMode: o.createMode, dstHandles: this.dstHandles, size: o.size,
+        dst: o.dst, partial: tmp, createMode: o.createMode, dstHandles: this.dstHandles,
         // A second handle on a file the server writes as a stream starts a second stream.
         oneWriter: () => this.oneWriter,
       });
@@ -146,7 +146,7 @@ class FileCopy {
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
       await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
-      this.checkpoints?.start();
+      this.checkpoints?.takeFlushSession();
       if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
       length = await this.pump();
     } catch (err) {

@@ -121,7 +121,7 @@ export class LanePool {
    * lane (a flush to disk), when `secsLeft` of work outlasts what a session
    * costs to start. Undefined when it would not pay or cannot be opened.
    */
-  spare(secsLeft = Infinity): Promise<Endpoint | undefined> {
+  spare(secsLeft: number): Promise<Endpoint | undefined> {
     if (!this.root.openLane || this.closed) return Promise.resolve(undefined);
     const cost = this.root.costs?.().laneMs;
     if (!this.spareLane && cost !== undefined && secsLeft < (PAYBACK * cost) / 1000) return Promise.resolve(undefined);
@@ -137,6 +137,11 @@ export class LanePool {
       this.spareLane = opening;
     }
     return this.spareLane;
+  }
+
+  /** The spare session if the run opened one (it may still be starting); never opens one. */
+  openedSpare(): Promise<Endpoint | undefined> {
+    return this.closed || !this.spareLane ? Promise.resolve(undefined) : this.spareLane;
   }
 
   /** The spare's session died: end it, so the next spare() opens a fresh one. */

@@ -86,11 +86,10 @@ export class SftpEndpoint implements Endpoint {
     this.reopen = opts.reopen;
     // ssh2 asks limits@openssh.com when the server offers it; the answer may still be on its
     // way (the session is used from VERSION on), so the limits are read when they are needed.
-    const s = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
-    const session = () => (this.sftp as unknown as typeof s) ?? s;
+    const live = () => this.sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
     this.limits = {
-      get maxRead() { return session()._maxReadLen ?? 32 * 1024; },
-      get maxWrite() { return session()._maxWriteLen ?? 32 * 1024; },
+      get maxRead() { return live()._maxReadLen ?? 32 * 1024; },
+      get maxWrite() { return live()._maxWriteLen ?? 32 * 1024; },
     };
     // The windows as the channel opened: ours (widened by src/ssh) and the server's (2 MiB in OpenSSH).
     const ch = sftp as unknown as { incoming?: { window?: number }; outgoing?: { window?: number } };

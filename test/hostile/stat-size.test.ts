@@ -40,16 +40,21 @@ describe.concurrent('27: stat says 0, reads return data', () => {
   }
 });
 
+/** `name` put on the server with `data` downloads whole, exit 0, and --json counts every byte. */
+async function downloadsWhole(srv: Awaited<ReturnType<typeof serve>>, name: string, data: Buffer): Promise<void> {
+  await fs.writeFile(path.join(srv.root, name), data);
+  const dst = path.join(srv.work, name);
+  const r = await srv.cp(['--json', srv.remote(`/${name}`), dst]);
+  expect(r.code, r.stderr).toBe(0);
+  await expectIdentical(dst, sha256(data));
+  expect(bytesSent(r.stdout)).toBe(data.length);
+}
+
 describe.concurrent('27: stat without a size (the SIZE flag absent)', () => {
   it('is read until EOF like a stat of 0: identical, exit 0', async () => {
     const data = randomBytes(300 * 1024 + 5);
     const srv = await serve({ statAttrs: (p, a) => (p === '/nosize.bin' ? { ...a, size: undefined as unknown as number } : a) });
-    await fs.writeFile(path.join(srv.root, 'nosize.bin'), data);
-    const dst = path.join(srv.work, 'nosize.bin');
-    const r = await srv.cp(['--json', srv.remote('/nosize.bin'), dst]);
-    expect(r.code, r.stderr).toBe(0);
-    await expectIdentical(dst, sha256(data));
-    expect(bytesSent(r.stdout)).toBe(data.length);
+    await downloadsWhole(srv, 'nosize.bin', data);
   });
 });
 
@@ -57,12 +62,7 @@ describe.concurrent('28: stat understates the size', () => {
   it('stat says 1 MiB of 3 MiB: the rest is copied, identical, exit 0', async () => {
     const data = randomBytes(3 * MiB);
     const srv = await serve(statSays('/f.bin', MiB));
-    await fs.writeFile(path.join(srv.root, 'f.bin'), data);
-    const dst = path.join(srv.work, 'f.bin');
-    const r = await srv.cp(['--json', srv.remote('/f.bin'), dst]);
-    expect(r.code, r.stderr).toBe(0);
-    await expectIdentical(dst, sha256(data));
-    expect(bytesSent(r.stdout)).toBe(data.length);
+    await downloadsWhole(srv, 'f.bin', data);
   });
 
   it('stat says 10 MiB of 14 MiB, a read past 12 MiB fails: the journal holds ranges past the plan and the rerun resumes past it', async () => {

@@ -73,7 +73,7 @@ export function ferryOnTerminal(args: string[], o: { env: NodeJS.ProcessEnv; col
     execFile(
       'python3',
       ['-c', PTY_DRIVER, '', String(o.cols), String(o.rows), 'raw', String(limitSec), process.execPath, ferryBin, ...args],
-      { env: o.env, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: (limitSec + 10) * 1000 },
+      { env: o.env, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: Math.ceil((limitSec + 10) * 1000) },
       (err, stdout) => {
         const code = err ? ((err as { code?: unknown }).code as number | null) ?? null : 0;
         resolve({ code: typeof code === 'number' ? code : null, raw: stdout.toString('utf8') });
