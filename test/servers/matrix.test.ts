@@ -221,8 +221,9 @@ describe.each(SERVERS)('%s', (_name, start) => {
 
 async function recorded(state: string): Promise<boolean> {
   const dir = path.join(state, 'partials');
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    const j = await fs.readFile(path.join(dir, name), 'utf8').then((t) => JSON.parse(t) as { done: unknown[] }, () => undefined);
+  // Only whole journals: a ".tmp" is one being written, and may be cut short.
+  for (const name of (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'))) {
+    const j = await fs.readFile(path.join(dir, name), 'utf8').then((t) => JSON.parse(t) as { done: unknown[] }).catch(() => undefined);
     if (j && j.done.length > 0) return true;
   }
   return false;
