@@ -57,8 +57,12 @@ const RECEIVE_WINDOW = 16 * 1024 * 1024;
 
 /**
  * ssh2 writes every SSH packet with its own socket write. A burst of SFTP
- * requests issued in one tick (dozens of READs) then costs a syscall each;
- * corking until the tick ends sends them in one writev, with Nagle still off.
+ * requests (dozens of READs, or the opens, writes and closes of many small
+ * files, each issued from its own promise continuation) then costs a syscall
+ * each; corking until this turn of the event loop has run every callback and
+ * continuation (setImmediate, not nextTick, which fires before the promise
+ * continuations) sends them in one writev, with Nagle still off. A sync of
+ * 5,000 small files spent more CPU in writev than anywhere else.
  */
 function coalesceWrites(sock: Socket): void {
   const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
@@ -67,7 +71,7 @@ function coalesceWrites(sock: Socket): void {
     if (!corked) {
       corked = true;
       sock.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         corked = false;
         sock.uncork();
       });

@@ -1,13 +1,32 @@
-/** The endpoint interface over node:fs. */
-import { promises as fsp, constants as fsc } from 'node:fs';
-import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
+/**
+ * The endpoint interface over node:fs.
+ *
+ * Metadata calls and small reads and writes are synchronous on purpose. Each
+ * async call is a hop to libuv's thread pool and back through a promise: for
+ * a file of a few KB that cost about ten times the syscalls themselves
+ * (measured: open, fstat, read, read at EOF, close and stat of 5,000 small
+ * files took 450-530 ms of wall time and ~700 ms of CPU async, 52-61 ms sync),
+ * and it was the largest part of a many-file sync's CPU. rsync, scp and sftp
+ * make the same calls synchronously. Reads and writes of a chunk or more stay
+ * async, so the disk works while the network does. A local filesystem that
+ * hangs (a dead NFS mount) stalls the run either way.
+ */
+import * as fs from 'node:fs';
+import { constants as fsc } from 'node:fs';
 import type { Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import { FileError } from '../errors.js';
 import type { DirEntry, Endpoint, FileAttrs, FileHandle, SetAttrs, WriteOpenOptions } from './endpoint.js';
 
 interface LocalHandle extends FileHandle {
-  fh: NodeFileHandle;
+  fd: number;
 }
+
+/** Reads and writes up to this size are made synchronously (see above). */
+const SYNC_IO_MAX = 64 * 1024;
+const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const fsyncAsync = promisify(fs.fsync);
 
 function toAttrs(st: Stats): FileAttrs {
   const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
@@ -39,21 +58,21 @@ export class LocalEndpoint implements Endpoint {
   readonly limits = { maxRead: 256 * 1024, maxWrite: 256 * 1024 };
 
   async stat(path: string) {
-    try { return toAttrs(await fsp.stat(path)); } catch (e) { throw fail('stat', path, e); }
+    try { return toAttrs(fs.statSync(path)); } catch (e) { throw fail('stat', path, e); }
   }
   async lstat(path: string) {
-    try { return toAttrs(await fsp.lstat(path)); } catch (e) { throw fail('stat', path, e); }
+    try { return toAttrs(fs.lstatSync(path)); } catch (e) { throw fail('stat', path, e); }
   }
   async realpath(path: string) {
-    try { return await fsp.realpath(path); } catch (e) { throw fail('resolve', path, e); }
+    try { return fs.realpathSync(path); } catch (e) { throw fail('resolve', path, e); }
   }
   async readdir(path: string): Promise<DirEntry[]> {
     let names: string[];
-    try { names = await fsp.readdir(path); } catch (e) { throw fail('list', path, e); }
+    try { names = fs.readdirSync(path); } catch (e) { throw fail('list', path, e); }
     const out: DirEntry[] = [];
     for (const name of names) {
       try {
-        out.push({ name, attrs: toAttrs(await fsp.lstat(`${path}/${name}`)) });
+        out.push({ name, attrs: toAttrs(fs.lstatSync(`${path}/${name}`)) });
       } catch (e) {
         // Vanished between readdir and lstat: not an error of the listing.
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fail('stat', `${path}/${name}`, e);
@@ -62,55 +81,58 @@ export class LocalEndpoint implements Endpoint {
     return out;
   }
   async mkdir(path: string, mode = 0o777) {
-    try { await fsp.mkdir(path, { mode }); } catch (e) { throw fail('create directory', path, e); }
+    try { fs.mkdirSync(path, { mode }); } catch (e) { throw fail('create directory', path, e); }
   }
   async rename(from: string, to: string) {
-    try { await fsp.rename(from, to); } catch (e) { throw fail('rename', from, e); }
+    try { fs.renameSync(from, to); } catch (e) { throw fail('rename', from, e); }
   }
   async unlink(path: string) {
-    try { await fsp.unlink(path); } catch (e) { throw fail('remove', path, e); }
+    try { fs.unlinkSync(path); } catch (e) { throw fail('remove', path, e); }
   }
   async rmdir(path: string) {
-    try { await fsp.rmdir(path); } catch (e) { throw fail('remove directory', path, e); }
+    try { fs.rmdirSync(path); } catch (e) { throw fail('remove directory', path, e); }
   }
   async hardlink(existing: string, newPath: string) {
-    try { await fsp.link(existing, newPath); } catch (e) { throw fail('link', newPath, e); }
+    try { fs.linkSync(existing, newPath); } catch (e) { throw fail('link', newPath, e); }
   }
   async setstat(path: string, attrs: SetAttrs) {
     try {
-      if (attrs.mode !== undefined) await fsp.chmod(path, attrs.mode);
-      if (attrs.mtime !== undefined) await fsp.utimes(path, attrs.atime ?? attrs.mtime, attrs.mtime);
+      if (attrs.mode !== undefined) fs.chmodSync(path, attrs.mode);
+      if (attrs.mtime !== undefined) fs.utimesSync(path, attrs.atime ?? attrs.mtime, attrs.mtime);
     } catch (e) { throw fail('set attributes of', path, e); }
   }
   async openRead(path: string): Promise<LocalHandle> {
-    try { return { path, fh: await fsp.open(path, fsc.O_RDONLY) }; } catch (e) { throw fail('open', path, e); }
+    try { return { path, fd: fs.openSync(path, fsc.O_RDONLY) }; } catch (e) { throw fail('open', path, e); }
   }
   async openWrite(path: string, opts: WriteOpenOptions): Promise<LocalHandle> {
     // O_NOFOLLOW: a symlink planted at our temp name must not redirect the write.
     const flags = fsc.O_WRONLY | (opts.create === false ? 0 : fsc.O_CREAT) | fsc.O_NOFOLLOW | (opts.truncate ? fsc.O_TRUNC : 0);
-    try { return { path, fh: await fsp.open(path, flags, opts.mode) }; } catch (e) { throw fail('open', path, e); }
+    try { return { path, fd: fs.openSync(path, flags, opts.mode) }; } catch (e) { throw fail('open', path, e); }
   }
   async read(h: FileHandle, buf: Buffer, offset: number, length: number, position: number) {
+    const { fd } = h as LocalHandle;
     try {
-      const { bytesRead } = await (h as LocalHandle).fh.read(buf, offset, length, position);
-      return bytesRead;
+      return length <= SYNC_IO_MAX ? fs.readSync(fd, buf, offset, length, position) : (await readAsync(fd, buf, offset, length, position)).bytesRead;
     } catch (e) { throw fail('read', h.path, e); }
   }
   async write(h: FileHandle, buf: Buffer, offset: number, length: number, position: number) {
-    const fh = (h as LocalHandle).fh;
+    const { fd } = h as LocalHandle;
     try {
       let done = 0;
       while (done < length) {
-        const { bytesWritten } = await fh.write(buf, offset + done, length - done, position + done);
-        done += bytesWritten;
+        const n = length - done;
+        done += n <= SYNC_IO_MAX
+          ? fs.writeSync(fd, buf, offset + done, n, position + done)
+          : (await writeAsync(fd, buf, offset + done, n, position + done)).bytesWritten;
       }
     } catch (e) { throw fail('write', h.path, e); }
   }
   async close(h: FileHandle) {
-    try { await (h as LocalHandle).fh.close(); } catch (e) { throw fail('close', h.path, e); }
+    try { fs.closeSync((h as LocalHandle).fd); } catch (e) { throw fail('close', h.path, e); }
   }
   async fsync(h: FileHandle) {
-    try { await (h as LocalHandle).fh.sync(); } catch (e) { throw fail('sync', h.path, e); }
+    // Can take long (a disk flush): the event loop keeps serving the network meanwhile.
+    try { await fsyncAsync((h as LocalHandle).fd); } catch (e) { throw fail('sync', h.path, e); }
   }
   async end() {}
 }
