@@ -52,3 +52,76 @@ export class Room {
     };
   }
 }
+
+/**
+ * A bounded hand-over from a producer to one consumer that iterates it:
+ * `push` waits while `size` items are queued, so a walk that finds files
+ * faster than they are sent holds a few of them, not the whole tree. Once
+ * the consumer stops iterating (a fatal error, Ctrl-C), pushes are dropped
+ * and never wait: the producer must not hang on a run that is over.
+ */
+export class Handover<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private head = 0;
+  private ended = false;
+  private closed = false;
+  private wakeConsumer?: () => void;
+  private readonly producers: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  async push(item: T): Promise<void> {
+    if (this.closed) return;
+    while (this.length >= this.size && !this.closed) await new Promise<void>((r) => this.producers.push(r));
+    if (this.closed) return;
+    this.items.push(item);
+    this.wake();
+  }
+
+  /** No more items: the consumer ends once it has taken the queued ones. */
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    w?.();
+  }
+
+  private take(): T | undefined {
+    const item = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    this.producers.shift()?.();
+    return item;
+  }
+
+  private close(): void {
+    this.closed = true;
+    this.items.length = this.head = 0;
+    for (const p of this.producers.splice(0)) p();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    try {
+      for (;;) {
+        if (this.length > 0) {
+          yield this.take()!;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((r) => (this.wakeConsumer = r));
+      }
+    } finally {
+      this.close();
+    }
+  }
+}

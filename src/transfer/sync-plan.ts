@@ -90,18 +90,6 @@ const sec = (t: number) => Math.floor(t);
 const perm = (a: FileAttrs) => a.mode & 0o777;
 const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
 
-/** Paths and their ancestors, "" (the root) included. */
-function ancestors(p: string): string[] {
-  const out: string[] = [];
-  for (let i = p.lastIndexOf('/'); i >= 0; i = p.lastIndexOf('/', i - 1)) out.push(p.slice(0, i));
-  out.push('');
-  return out;
-}
-
-function isUnder(p: string, dirs: ReadonlySet<string>): boolean {
-  return dirs.has(p) || ancestors(p).some((a) => dirs.has(a));
-}
-
 /** Files present on both sides with the same size (or a source size of 0, which says nothing): the ones --checksum must hash. */
 export function checksumCandidates(src: TreeView, dst: TreeView): string[] {
   const out: string[] = [];
@@ -138,20 +126,50 @@ export function isLinkable(s: FileAttrs, l: FileAttrs | undefined, o: SyncPlanOp
   return !o.checksum || same === true;
 }
 
-export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, same?: ReadonlyMap<string, boolean>, link?: LinkView): SyncPlan {
-  const plan: SyncPlan = { mkdirs: [], files: [], skipped: [], links: [], deletions: [], fixups: [], conflicts: [], nonRegular: [] };
-  /** Paths nothing may be written to or deleted below. */
-  const blocked = new Set<string>();
-  /** Directories whose contents this run changes: their mtime must be set again. */
-  const touched = new Set<string>();
-  const touch = (p: string) => touched.add(p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
-  const dirsToFix: { path: string; s: FileAttrs; d?: FileAttrs }[] = [];
-  if (src.root) dirsToFix.push({ path: '', s: src.root, d: dst.root });
+/** One directory of each tree: entry name -> attributes. */
+export interface DirListing {
+  entries: ReadonlyMap<string, FileAttrs>;
+  /** Its listing failed: what it holds is not known. */
+  incomplete?: boolean;
+  /** It holds entries the walk left out (filtered, partial files). */
+  hidden?: boolean;
+}
 
-  for (const path of [...src.entries.keys()].sort()) {
-    if (isUnder(path, blocked)) continue;
-    const s = src.entries.get(path)!;
-    const d = dst.entries.get(path);
+/** What one directory needs; paths are relative to the synced directories. */
+export interface DirPlan {
+  mkdirs: PlanItem[];
+  files: PlanItem[];
+  links: PlanItem[];
+  skipped: PlanItem[];
+  /** Mode and times of files whose content is already right. */
+  fileFixups: Fixup[];
+  /** Direct children the source lacks (with delete); a directory's contents are walked and go first. */
+  deletions: PlanItem[];
+  conflicts: { path: string; reason: string }[];
+  nonRegular: { path: string; kind: FileKind }[];
+  /** Source subdirectories to plan next, with the target's copy when it has one. */
+  subdirs: { path: string; src: FileAttrs; dst?: FileAttrs }[];
+  /** Something in it is created, replaced or deleted: its mtime must be set again. */
+  touched: boolean;
+}
+
+const childPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+
+/**
+ * Decide one directory: `src` and `dst` are its listings on each side (`dst`
+ * undefined when the target has no such directory yet), `link` the
+ * --link-dest tree's. The caller walks the trees a directory at a time, so
+ * neither is ever held whole: a source listing that failed is not planned
+ * at all (nothing below it is written or deleted), and a subdirectory in
+ * conflict is not descended into.
+ */
+export function planDir(dir: string, src: DirListing, dst: DirListing | undefined, o: SyncPlanOptions = {}, same?: ReadonlyMap<string, boolean>, link?: LinkView): DirPlan {
+  const plan: DirPlan = { mkdirs: [], files: [], links: [], skipped: [], fileFixups: [], deletions: [], conflicts: [], nonRegular: [], subdirs: [], touched: false };
+  const there = dst?.entries ?? new Map<string, FileAttrs>();
+  for (const name of [...src.entries.keys()].sort()) {
+    const path = childPath(dir, name);
+    const s = src.entries.get(name)!;
+    const d = there.get(name);
     if (s.kind === 'symlink' || s.kind === 'other') {
       plan.nonRegular.push({ path, kind: s.kind });
       continue;
@@ -159,19 +177,17 @@ export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, 
     if (s.kind === 'dir') {
       if (d && d.kind !== 'dir') {
         plan.conflicts.push({ path, reason: `a directory in the source, a ${d.kind === 'file' ? 'file' : d.kind} on the target` });
-        blocked.add(path);
         continue;
       }
       if (!d) {
         plan.mkdirs.push({ path, kind: 'dir', action: 'new', size: 0, reason: 'missing on the target' });
-        touch(path);
+        plan.touched = true;
       }
-      dirsToFix.push({ path, s, d });
+      plan.subdirs.push({ path, src: s, dst: d });
       continue;
     }
     if (d && (d.kind === 'dir' || d.kind === 'other') && !o.ignoreExisting) {
       plan.conflicts.push({ path, reason: `a file in the source, ${d.kind === 'dir' ? 'a directory' : 'a special file'} on the target` });
-      blocked.add(path);
       continue;
     }
     let { action, reason } = fileDecision(s, d, o, same?.get(path));
@@ -183,40 +199,89 @@ export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, 
     const item: PlanItem = { path, kind: 'file', action, size: s.size, reason };
     if (action === 'skipped') {
       plan.skipped.push(item);
-      if (d?.kind === 'file' && !o.ignoreExisting && reason !== 'newer on the target' && attrsDiffer(s, d)) plan.fixups.push(fixupOf(path, 'file', s));
-    } else if (link && isLinkable(s, link.entries.get(path), o, link.same?.get(path))) {
+      if (d?.kind === 'file' && !o.ignoreExisting && reason !== 'newer on the target' && attrsDiffer(s, d)) plan.fileFixups.push(fixupOf(path, 'file', s));
+      continue;
+    }
+    plan.touched = true;
+    if (link && isLinkable(s, link.entries.get(path), o, link.same?.get(path))) {
       plan.links.push({ ...item, action: 'linked', reason: 'unchanged since the --link-dest copy', replaces: action === 'changed' });
-      touch(path);
     } else {
       plan.files.push(item);
-      touch(path);
     }
   }
-
-  if (o.delete) planDeletions(src, dst, blocked, plan, touch);
-
-  for (const { path, s, d } of dirsToFix.sort((a, b) => depth(b.path) - depth(a.path) || (a.path < b.path ? -1 : 1))) {
-    if (!d || touched.has(path) || attrsDiffer(s, d)) plan.fixups.push(fixupOf(path, 'dir', s));
+  if (o.delete && dst && !dst.incomplete) {
+    for (const [name, d] of there) {
+      if (src.entries.has(name)) continue;
+      plan.deletions.push({ path: childPath(dir, name), kind: d.kind, action: 'deleted', size: d.kind === 'file' ? d.size : 0, reason: 'missing in the source' });
+      plan.touched = true;
+    }
   }
   return plan;
 }
 
-function planDeletions(src: TreeView, dst: TreeView, blocked: Set<string>, plan: SyncPlan, touch: (p: string) => void): void {
-  const srcIncomplete = src.incomplete ?? new Set<string>();
-  // A directory holding something we did not list (or could not) cannot be removed, nor can its parents.
-  const keep = new Set<string>();
-  for (const d of [...(dst.hidden ?? []), ...(dst.incomplete ?? [])]) {
-    keep.add(d);
-    for (const a of ancestors(d)) keep.add(a);
+/** Whether a directory gets its mode and times set once its contents are done. */
+export function dirFixup(path: string, s: FileAttrs, d: FileAttrs | undefined, touched: boolean): Fixup | undefined {
+  return !d || touched || attrsDiffer(s, d) ? fixupOf(path, 'dir', s) : undefined;
+}
+
+/** Deletions deepest first, so a directory goes after its contents; then by path. */
+export function deletionOrder(a: { path: string }, b: { path: string }): number {
+  return depth(b.path) - depth(a.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+}
+
+/**
+ * The whole-tree plan: planDir over trees held in memory, in the order a
+ * walk would go. The sync run streams instead (sync.ts); this states the
+ * same rules over whole trees, for tests and small callers.
+ */
+export function planSync(src: TreeView, dst: TreeView, o: SyncPlanOptions = {}, same?: ReadonlyMap<string, boolean>, link?: LinkView): SyncPlan {
+  const plan: SyncPlan = { mkdirs: [], files: [], skipped: [], links: [], deletions: [], fixups: [], conflicts: [], nonRegular: [] };
+  const [srcDirs, dstDirs] = [byDirectory(src.entries), byDirectory(dst.entries)];
+  const listing = (t: TreeView, dirs: Map<string, Map<string, FileAttrs>>, dir: string): DirListing => ({
+    entries: dirs.get(dir) ?? new Map(), incomplete: t.incomplete?.has(dir), hidden: t.hidden?.has(dir),
+  });
+  const dirFixups: Fixup[] = [];
+  /** A target-only directory: its contents go first; it stays if it holds anything not listed. */
+  const remove = (dir: string): boolean => {
+    let whole = !(dst.hidden?.has(dir) || dst.incomplete?.has(dir));
+    for (const [name, d] of dstDirs.get(dir) ?? []) {
+      const path = childPath(dir, name);
+      if (d.kind === 'dir' && !remove(path)) whole = false;
+      else plan.deletions.push({ path, kind: d.kind, action: 'deleted', size: d.kind === 'file' ? d.size : 0, reason: 'missing in the source' });
+    }
+    return whole;
+  };
+  const visit = (dir: string, s: FileAttrs | undefined, d: FileAttrs | undefined) => {
+    if (src.incomplete?.has(dir)) return;
+    const p = planDir(dir, listing(src, srcDirs, dir), d || dir === '' ? listing(dst, dstDirs, dir) : undefined, o, same, link);
+    plan.mkdirs.push(...p.mkdirs);
+    plan.files.push(...p.files);
+    plan.links.push(...p.links);
+    plan.skipped.push(...p.skipped);
+    plan.fixups.push(...p.fileFixups);
+    plan.conflicts.push(...p.conflicts);
+    plan.nonRegular.push(...p.nonRegular);
+    for (const del of p.deletions) if (del.kind !== 'dir' || remove(del.path)) plan.deletions.push(del);
+    for (const sub of p.subdirs) visit(sub.path, sub.src, sub.dst);
+    const fix = s && dirFixup(dir, s, d, p.touched);
+    if (fix) dirFixups.push(fix);
+  };
+  visit('', src.root, dst.root);
+  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  for (const list of [plan.mkdirs, plan.files, plan.links, plan.skipped, plan.conflicts, plan.nonRegular]) (list as { path: string }[]).sort(byPath);
+  plan.fixups.sort(byPath).push(...dirFixups.sort(deletionOrder));
+  plan.deletions.sort(deletionOrder);
+  return plan;
+}
+
+function byDirectory(entries: ReadonlyMap<string, FileAttrs>): Map<string, Map<string, FileAttrs>> {
+  const dirs = new Map<string, Map<string, FileAttrs>>();
+  for (const [path, a] of entries) {
+    const i = path.lastIndexOf('/');
+    const [dir, name] = i < 0 ? ['', path] : [path.slice(0, i), path.slice(i + 1)];
+    let m = dirs.get(dir);
+    if (!m) dirs.set(dir, (m = new Map()));
+    m.set(name, a);
   }
-  const gone: PlanItem[] = [];
-  for (const [path, d] of dst.entries) {
-    if (src.entries.has(path) || isUnder(path, blocked)) continue;
-    if (ancestors(path).some((a) => srcIncomplete.has(a))) continue;
-    if (d.kind === 'dir' && keep.has(path)) continue;
-    gone.push({ path, kind: d.kind, action: 'deleted', size: d.kind === 'file' ? d.size : 0, reason: 'missing in the source' });
-  }
-  gone.sort((a, b) => depth(b.path) - depth(a.path) || (a.path < b.path ? -1 : 1));
-  for (const g of gone) touch(g.path);
-  plan.deletions = gone;
+  return dirs;
 }

@@ -1,8 +1,13 @@
 /**
- * One sync run: list both trees, plan (sync-plan.ts), then create
- * directories, send files through the engine (resume, lanes, atomic rename,
- * times and modes preserved), verify, delete, and set directory times last.
- * Reports through events and counters only; the command layer draws.
+ * One sync run: walk both trees a directory at a time, decide each directory
+ * (sync-plan.ts) as soon as its listings are in, and act on it at once:
+ * create directories, hand files to the engine (resume, lanes, atomic
+ * rename, times and modes preserved) while the walk goes on, link from
+ * --link-dest; then verify, delete, and set directory times last. Neither
+ * tree is held whole: a no-change run of 200,000 files keeps a directory's
+ * listings at a time, plus the deletions and directory times it must apply
+ * at the end. Reports through events and counters only; the command layer
+ * draws.
  *
  * Deletion is the dangerous part, so it happens only after everything else
  * succeeded, never when the source listing had errors, and never beyond
@@ -17,15 +22,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { FerryError, FileError, UsageError } from '../errors.js';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint, FileAttrs } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import type { Filter } from './filters.js';
 import { flipByteForTest, hashFile } from './hash.js';
-import { createLimit } from './limit.js';
+import { createLimit, Handover } from './limit.js';
 import { joinPath, linkTempName } from './names.js';
-import { checksumCandidates, planSync, type Fixup, type LinkView, type PlanItem, type SyncAction, type SyncPlan, type SyncPlanOptions } from './sync-plan.js';
-import { Transfer, type CopyJob, type FileEvent, type TransferOptions } from './transfer.js';
-import { parentOf, walkTree, type Tree } from './tree.js';
+import { checksumCandidates, deletionOrder, dirFixup, planDir, type DirPlan, type Fixup, type LinkView, type PlanItem, type SyncAction, type SyncPlanOptions } from './sync-plan.js';
+import { MAX_DEPTH, Transfer, type CopyJob, type FileEvent, type TransferOptions } from './transfer.js';
+import { listDir, parentOf, tooDeep, type DirRead, type EntryCount } from './tree.js';
 
 export interface SyncOptions extends SyncPlanOptions {
   src: Endpoint;
@@ -91,6 +96,25 @@ interface Sent {
   ms: number;
 }
 
+/** A directory the walk has yet to list, with what its parents' listings said of it. */
+interface DirTask {
+  path: string;
+  src: FileAttrs;
+  /** The target's copy, when it has one. */
+  dst?: FileAttrs;
+  /** The --link-dest tree has this directory too. */
+  link: boolean;
+  depth: number;
+}
+
+/**
+ * Directories listed at once (each lists its source, target and link-dest
+ * copies together): enough to keep a far server's queue full, few enough
+ * that the walk goes depth first and holds little.
+ */
+const LISTINGS_AT_ONCE = 16;
+/** Files found and not yet taken by the engine: the walk waits beyond this. */
+const SENDS_QUEUED = 512;
 /** Metadata operations (mkdir, setstat, unlink) in flight at once. */
 const META_CONCURRENCY = 16;
 /**
@@ -99,6 +123,8 @@ const META_CONCURRENCY = 16;
  * the link busy over a round trip of latency.
  */
 const LINKS_AT_ONCE = 64;
+/** Links found and not yet done: the walk waits beyond this. */
+const LINKS_QUEUED = 1024;
 /** Link failures warned about one by one; past that, one line counts the rest. */
 const MAX_LINK_WARNINGS = 5;
 
@@ -111,8 +137,32 @@ export class Sync extends EventEmitter {
   /** Why --delete removed nothing, when it did not. */
   deleteRefused?: string;
   private readonly meta = createLimit(META_CONCURRENCY);
+  private readonly links = createLimit(LINKS_AT_ONCE);
   /** Directories that could not be created: nothing below them is attempted. */
   private readonly brokenDirs = new Set<string>();
+  /** Entries listed per tree, against the endless-tree cap. */
+  private readonly counts: Record<'src' | 'dst' | 'link', EntryCount> = { src: { n: 0 }, dst: { n: 0 }, link: { n: 0 } };
+  /** Source listings that failed: with any, nothing is deleted. */
+  private srcListErrors = 0;
+  /** What --delete removes, once everything else is done. */
+  private readonly deletions: PlanItem[] = [];
+  /** Directory modes and times, set last, deepest first. */
+  private readonly dirFixups: Fixup[] = [];
+  /** Files for the engine, as the walk finds them. */
+  private sends?: Handover<CopyJob>;
+  /** Files handed to the engine and not done, by target and by source path. */
+  private readonly sending = new Map<string, PlanItem>();
+  private readonly sendingFrom = new Map<string, PlanItem>();
+  /** With --verify: what was sent (and how) and linked, to be checked once all is in place. */
+  private readonly sent = new Map<string, Sent>();
+  private readonly sentItems: PlanItem[] = [];
+  private readonly linked: PlanItem[] = [];
+  private readonly linking = new Set<Promise<void>>();
+  private linkFailures = 0;
+  private linkPhase = false;
+  /** Stops the engine when the walk fails: nothing more is sent on a run that is over. */
+  private readonly stop = new AbortController();
+  private linkRoot = false;
 
   constructor(private readonly o: SyncOptions) {
     super();
@@ -156,43 +206,38 @@ export class Sync extends EventEmitter {
         hint: 'OpenSSH\'s sftp-server offers it; without it, sync into the snapshot without --link-dest',
       });
     }
+    this.linkRoot = await this.linkDestIsDir();
 
     this.emit('phase', { phase: 'list' });
-    const walk = { filter: this.o.filter, signal: this.o.signal };
-    const empty: Tree = { entries: new Map(), errors: [], vanished: [], incomplete: new Set(), hidden: new Set() };
-    const [srcTree, dstTree, linkTree] = await Promise.all([
-      walkTree(src, this.o.srcRoot, walk),
-      dstRoot ? walkTree(dst, this.o.dstRoot, walk) : empty,
-      this.walkLinkDest(walk),
-    ]);
-    for (const e of [...srcTree.errors, ...dstTree.errors]) this.fail(e.path, e);
-    for (const v of srcTree.vanished) this.vanished(v);
-    for (const a of srcTree.entries.values()) if (a.kind === 'file') this.stats.files++;
-
-    const same = this.o.checksum ? await this.compareContents(srcTree, dstTree, this.dstPath) : undefined;
-    const link: LinkView | undefined = linkTree && {
-      entries: linkTree.entries,
-      same: this.o.checksum ? await this.compareContents(srcTree, linkTree, (p) => joinPath(this.o.linkDest!, p)) : undefined,
-    };
-    const plan = planSync({ root: srcRoot, ...srcTree }, { root: dstRoot, ...dstTree }, this.o, same, link);
-    this.emit('phase', { phase: 'plan', plan });
-    this.report(plan, srcTree);
-
-    if (this.o.dryRun) return this.dryRun(plan);
-    if (!dstRoot) await dst.mkdir(this.o.dstRoot, srcRoot.mode & 0o777 | 0o700);
-    await this.makeDirs(plan.mkdirs);
-    // Links (metadata on this session) and sends (data on the engine's lanes) overlap: neither waits for the other.
-    const linking = this.linkAll(plan.links);
-    await Promise.all([linking, this.sendAll(plan.files, linking)]);
-    await this.setAttrs(plan.fixups.filter((f) => f.kind === 'file'));
-    this.checkErrorsBeforeDelete(plan);
-    if (this.deleteRefused === undefined) await this.deleteAll(plan.deletions);
-    await this.setAttrs(plan.fixups.filter((f) => f.kind === 'dir'));
+    if (!dstRoot && !this.o.dryRun) await dst.mkdir(this.o.dstRoot, srcRoot.mode & 0o777 | 0o700);
+    const engine = this.o.dryRun ? undefined : this.startEngine();
+    try {
+      await this.walk({ path: '', src: srcRoot, dst: dstRoot, link: this.linkRoot, depth: 0 });
+      while (this.linking.size > 0) await Promise.all(this.linking);
+      if (this.linkFailures > MAX_LINK_WARNINGS) {
+        this.emit('warning', { path: '', message: `${this.linkFailures - MAX_LINK_WARNINGS} more files could not be linked from --link-dest; they were sent instead` });
+      }
+    } catch (err) {
+      this.stop.abort();
+      throw err;
+    } finally {
+      this.sends?.end();
+      await engine?.catch(() => undefined);
+    }
+    await engine;
+    if (this.o.verify && !this.o.dryRun) await this.verifyAll();
+    this.checkDeletions();
+    if (this.deleteRefused === undefined) await this.deleteAll(this.deletions.sort(deletionOrder));
+    if (!this.o.dryRun) await this.setAttrs(this.dirFixups.sort(deletionOrder));
   }
 
-  /** Any error so far (a vanished file is none) holds deletions back. */
-  private checkErrorsBeforeDelete(plan: SyncPlan) {
-    if (plan.deletions.length > 0 && this.deleteRefused === undefined && this.stats.failed > 0) {
+  /** Deletions wait for everything else, and for nothing to have gone wrong. */
+  private checkDeletions() {
+    if (this.deletions.length === 0 || this.deleteRefused !== undefined) return;
+    if (this.srcListErrors > 0) this.refuseDelete('the source listing had errors', false);
+    else if (this.o.maxDelete !== undefined && this.deletions.length > this.o.maxDelete) {
+      this.refuseDelete(`${this.deletions.length} deletions would exceed --max-delete ${this.o.maxDelete}`, true);
+    } else if (this.stats.failed > 0) {
       this.refuseDelete(`${this.stats.failed} error${this.stats.failed === 1 ? '' : 's'} in this run`, false);
     }
   }
@@ -209,70 +254,225 @@ export class Sync extends EventEmitter {
     else this.emit('warning', { path: '', message });
   }
 
-  /** What the plan says before anything is done: conflicts, skipped files, the delete brakes. */
-  private report(plan: SyncPlan, srcTree: Tree) {
-    for (const n of plan.nonRegular) this.emit('warning', { path: n.path, message: `skipping non-regular file ${this.o.src.side} "${this.srcPath(n.path)}" (${n.kind})` });
-    for (const c of plan.conflicts) this.fail(c.path, new FileError('sync', this.o.dst.side, this.dstPath(c.path), c.reason));
-    for (const s of plan.skipped) this.item({ ...s, kind: 'file', bytes: 0 });
-    if (!this.o.delete || plan.deletions.length === 0) return;
-    if (srcTree.errors.length > 0) this.refuseDelete('the source listing had errors', false);
-    else if (this.o.maxDelete !== undefined && plan.deletions.length > this.o.maxDelete) {
-      this.refuseDelete(`${plan.deletions.length} deletions would exceed --max-delete ${this.o.maxDelete}`, true);
-    }
-  }
-
   /**
-   * The link-dest tree, or undefined without --link-dest. Missing, it is a
-   * warning (the first snapshot has nothing to link to) and every file is sent;
-   * a part that cannot be listed only means its files are sent.
+   * Whether the --link-dest directory is there to link from. Missing, it is a
+   * warning (the first snapshot has nothing to link to) and every file is sent.
    */
-  private async walkLinkDest(walk: { filter?: Filter; signal?: AbortSignal }): Promise<Tree | undefined> {
+  private async linkDestIsDir(): Promise<boolean> {
     const dir = this.o.linkDest;
-    if (dir === undefined) return undefined;
+    if (dir === undefined) return false;
     const { dst } = this.o;
     const root = await dst.stat(dir).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
     });
-    if (root?.kind !== 'dir') {
-      this.emit('warning', { path: '', message: `--link-dest ${dst.side} "${dir}": ${root ? 'not a directory' : 'No such file or directory'}; sending every file` });
-      return undefined;
-    }
-    const tree = await walkTree(dst, dir, walk);
-    for (const e of tree.errors) this.emit('warning', { path: e.path, message: `${e.message}; its files are sent, not linked` });
-    return tree;
+    if (root?.kind === 'dir') return true;
+    this.emit('warning', { path: '', message: `--link-dest ${dst.side} "${dir}": ${root ? 'not a directory' : 'No such file or directory'}; sending every file` });
+    return false;
   }
 
-  /** Hard-links what the plan says; what could not be linked comes back to be sent. */
-  private async linkAll(links: PlanItem[]): Promise<{ linked: PlanItem[]; unlinked: PlanItem[] }> {
-    const linked: PlanItem[] = [];
-    const unlinked: PlanItem[] = [];
-    if (links.length === 0) return { linked, unlinked };
-    this.emit('phase', { phase: 'link', files: links.length });
-    const limit = createLimit(LINKS_AT_ONCE);
-    let failures = 0;
-    await Promise.all(links.map((f) => limit(async () => {
-      if (this.isBroken(f.path)) {
-        this.stats.failed++; // Its directory's error was reported.
-        return;
+  /**
+   * Walk the directories depth first, a few at once: each is decided and
+   * acted on as soon as its listings are in, and what it found below is
+   * pushed on a stack (so the pending work is directory names, not entries).
+   */
+  private walk(root: DirTask): Promise<void> {
+    const stack: DirTask[] = [root];
+    let active = 0;
+    return new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const pump = () => {
+        while (!failed && active < LISTINGS_AT_ONCE && stack.length > 0) {
+          const task = stack.pop()!;
+          active++;
+          this.visit(task).then((below) => {
+            active--;
+            // Reversed, so the first in name order is walked first.
+            for (let i = below.length - 1; i >= 0; i--) stack.push(below[i]);
+            if (active === 0 && stack.length === 0) resolve();
+            else pump();
+          }, (err: unknown) => {
+            failed = true;
+            reject(err);
+          });
+        }
+      };
+      pump();
+    });
+  }
+
+  /** List one directory on every side, decide it, act on it; returns its subdirectories to walk. */
+  private async visit(t: DirTask): Promise<DirTask[]> {
+    const { src, dst } = this.o;
+    const walk = { filter: this.o.filter, signal: this.o.signal };
+    const [sl, dl, ll] = await Promise.all([
+      listDir(src, this.o.srcRoot, t.path, walk, this.counts.src),
+      t.dst ? listDir(dst, this.o.dstRoot, t.path, walk, this.counts.dst) : undefined,
+      t.link ? listDir(dst, this.o.linkDest!, t.path, walk, this.counts.link) : undefined,
+    ]);
+    for (const e of sl.errors) {
+      this.srcListErrors++;
+      this.fail(e.path, e);
+    }
+    for (const e of dl?.errors ?? []) this.fail(e.path, e);
+    for (const e of ll?.errors ?? []) this.emit('warning', { path: e.path, message: `${e.message}; its files are sent, not linked` });
+    if (sl.vanished) this.vanished(t.path);
+    // Not known whole: nothing in it is written or deleted.
+    if (sl.incomplete) return [];
+    for (const a of sl.entries.values()) if (a.kind === 'file') this.stats.files++;
+
+    const same = this.o.checksum && dl ? await this.compareContents(t.path, sl, dl, this.o.dstRoot) : undefined;
+    let link: LinkView | undefined;
+    if (this.linkRoot) {
+      const entries = new Map<string, FileAttrs>();
+      for (const [name, a] of ll?.entries ?? []) entries.set(t.path === '' ? name : `${t.path}/${name}`, a);
+      link = { entries, same: this.o.checksum && ll ? await this.compareContents(t.path, sl, ll, this.o.linkDest!) : undefined };
+    }
+    const plan = planDir(t.path, sl, t.dst ? dl : undefined, this.o, same, link);
+    await this.act(plan, sl);
+    const fix = dirFixup(t.path, t.src, t.dst, plan.touched);
+    if (fix) this.dirFixups.push(fix);
+
+    const below: DirTask[] = [];
+    for (const sub of plan.subdirs) {
+      if (this.brokenDirs.has(sub.path)) continue;
+      if (t.depth + 1 >= MAX_DEPTH) {
+        this.srcListErrors++;
+        this.fail(sub.path, tooDeep(src, this.o.srcRoot, sub.path));
+        continue;
       }
+      const name = sub.path.slice(sub.path.lastIndexOf('/') + 1);
+      below.push({ path: sub.path, src: sub.src, dst: sub.dst, link: ll?.entries.get(name)?.kind === 'dir', depth: t.depth + 1 });
+    }
+    return below;
+  }
+
+  /** Do what one directory's plan says (in a dry run, only say it). */
+  private async act(plan: DirPlan, sl: DirRead) {
+    const dry = this.o.dryRun;
+    const attrsOf = (p: string) => sl.entries.get(p.slice(p.lastIndexOf('/') + 1));
+    for (const n of plan.nonRegular) this.emit('warning', { path: n.path, message: `skipping non-regular file ${this.o.src.side} "${this.srcPath(n.path)}" (${n.kind})` });
+    for (const c of plan.conflicts) this.fail(c.path, new FileError('sync', this.o.dst.side, this.dstPath(c.path), c.reason));
+    for (const s of plan.skipped) this.item({ ...s, kind: 'file', bytes: 0 });
+    for (const d of plan.deletions) {
+      if (d.kind === 'dir') await this.collectDeletion(d, d.path.split('/').length);
+      else this.deletions.push(d);
+    }
+    if (dry) {
+      for (const d of plan.mkdirs) this.item({ ...d, kind: 'dir', bytes: 0 });
+      for (const l of plan.links) this.item({ ...l, kind: 'file', bytes: 0 });
+      for (const f of plan.files) {
+        this.stats.bytesToSend += f.size;
+        this.item({ ...f, kind: 'file', bytes: 0 });
+      }
+      return;
+    }
+    await Promise.all([this.setAttrs(plan.fileFixups), this.makeDirs(plan.mkdirs)]);
+    for (const l of plan.links) await this.startLink(l, attrsOf(l.path));
+    for (const f of plan.files) await this.enqueue(f, attrsOf(f.path));
+  }
+
+  /**
+   * A directory the source lacks: its contents go first, so they are
+   * listed; it stays when it holds anything the walk left out or could not
+   * list. Resolves to whether it is deleted whole.
+   */
+  private async collectDeletion(d: PlanItem, depth: number): Promise<boolean> {
+    if (depth >= MAX_DEPTH) {
+      this.fail(d.path, tooDeep(this.o.dst, this.o.dstRoot, d.path));
+      return false;
+    }
+    const walk = { filter: this.o.filter, signal: this.o.signal };
+    const r = await listDir(this.o.dst, this.o.dstRoot, d.path, walk, this.counts.dst);
+    for (const e of r.errors) this.fail(e.path, e);
+    let whole = !r.hidden && !r.incomplete;
+    for (const [name, a] of r.entries) {
+      const item: PlanItem = { path: `${d.path}/${name}`, kind: a.kind, action: 'deleted', size: a.kind === 'file' ? a.size : 0, reason: 'missing in the source' };
+      if (a.kind !== 'dir') this.deletions.push(item);
+      else if (!(await this.collectDeletion(item, depth + 1))) whole = false;
+    }
+    if (whole) this.deletions.push(d);
+    return whole;
+  }
+
+  private async makeDirs(dirs: PlanItem[]) {
+    await Promise.all(dirs.map((d) => this.meta(async () => {
+      try {
+        // We must be able to write into it; its own mode is set after its contents.
+        await this.o.dst.mkdir(this.dstPath(d.path), 0o700);
+        this.item({ ...d, kind: 'dir', bytes: 0 });
+      } catch (err) {
+        this.brokenDirs.add(d.path);
+        this.guard(d.path, err);
+      }
+    })));
+  }
+
+  /** The engine, fed by the walk; per-file results come back through its events. */
+  private startEngine(): Promise<void> {
+    const sends = (this.sends = new Handover<CopyJob>(SENDS_QUEUED));
+    const signal = this.o.signal ? AbortSignal.any([this.o.signal, this.stop.signal]) : this.stop.signal;
+    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal });
+    t.on('file-done', (ev: FileEvent & Sent) => {
+      const f = this.sending.get(ev.dst);
+      if (!f) return;
+      this.forget(f);
+      const s = { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms };
+      // Without --verify a file is done once it is in place: report it right away.
+      if (!this.o.verify) return this.item(this.sentItem(f, s));
+      this.sent.set(f.path, s);
+      this.sentItems.push(f);
+    });
+    t.on('file-error', ({ path, error }: { path: string; error: FerryError }) => {
+      const f = this.sendingFrom.get(path);
+      if (f) this.forget(f);
+      // Gone from the source since it was listed: rsync's "vanished", not a failure.
+      if (f && isNotFound(error) && error instanceof FileError && error.path === path) this.vanished(f.path);
+      else this.fail(f?.path ?? path, error, true);
+    });
+    this.emit('phase', { phase: 'transfer' });
+    this.emit('transfer', t);
+    return t.run(sends).finally(() => {
+      this.stats.bytesSent += t.stats.bytesDone;
+      this.emit('transfer-end', t);
+    });
+  }
+
+  private forget(f: PlanItem) {
+    this.sending.delete(this.dstPath(f.path));
+    this.sendingFrom.delete(this.srcPath(f.path));
+  }
+
+  /** Hand a file to the engine; waits while the engine is SENDS_QUEUED files behind. */
+  private async enqueue(f: PlanItem, attrs: FileAttrs | undefined) {
+    const job: CopyJob = { src: this.o.src, srcPath: this.srcPath(f.path), dst: this.o.dst, dstPath: this.dstPath(f.path), attrs };
+    this.sending.set(job.dstPath, f);
+    this.sendingFrom.set(job.srcPath, f);
+    await this.sends!.push(job);
+  }
+
+  /** Link one file from --link-dest (a few at once); one that cannot be linked is sent. */
+  private async startLink(f: PlanItem, attrs: FileAttrs | undefined) {
+    if (!this.linkPhase) {
+      this.linkPhase = true;
+      this.emit('phase', { phase: 'link' });
+    }
+    while (this.linking.size >= LINKS_QUEUED) await Promise.race(this.linking);
+    const p: Promise<void> = this.links(async () => {
       try {
         await this.linkOne(f);
-        linked.push(f);
         // With --verify it is reported once its content was checked.
-        if (!this.o.verify) this.item({ ...f, kind: 'file', bytes: 0 });
+        if (this.o.verify) this.linked.push(f);
+        else this.item({ ...f, kind: 'file', bytes: 0 });
       } catch (err) {
         if (!(err instanceof FileError)) throw err;
         // rsync does the same: a snapshot that costs space beats one that lacks the file.
         // A server refusing every link would otherwise print one warning per file.
-        if (++failures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
-        unlinked.push({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' });
+        if (++this.linkFailures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
+        await this.enqueue({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' }, attrs);
       }
-    })));
-    if (failures > MAX_LINK_WARNINGS) {
-      this.emit('warning', { path: '', message: `${failures - MAX_LINK_WARNINGS} more files could not be linked from --link-dest; they were sent instead` });
-    }
-    return { linked, unlinked };
+    }).finally(() => this.linking.delete(p));
+    this.linking.add(p);
   }
 
   private async linkOne(f: PlanItem): Promise<void> {
@@ -287,48 +487,6 @@ export class Sync extends EventEmitter {
     await dst.rename(tmp, to);
   }
 
-  private dryRun(plan: SyncPlan) {
-    for (const d of plan.mkdirs) this.item({ ...d, kind: 'dir', bytes: 0 });
-    for (const l of plan.links) this.item({ ...l, kind: 'file', bytes: 0 });
-    for (const f of plan.files) {
-      this.stats.bytesToSend += f.size;
-      this.item({ ...f, kind: 'file', bytes: 0 });
-    }
-    this.checkErrorsBeforeDelete(plan);
-    if (this.deleteRefused === undefined) for (const d of plan.deletions) this.item({ ...d, bytes: 0 });
-  }
-
-  private isBroken(rel: string): boolean {
-    for (let p = parentOf(rel); ; p = parentOf(p)) {
-      if (this.brokenDirs.has(p)) return true;
-      if (p === '') return false;
-    }
-  }
-
-  /** Parents before children: one depth level at a time, each level in parallel. */
-  private async makeDirs(dirs: PlanItem[]) {
-    const levels = new Map<number, PlanItem[]>();
-    for (const d of dirs) {
-      const n = d.path.split('/').length;
-      const level = levels.get(n) ?? [];
-      level.push(d);
-      levels.set(n, level);
-    }
-    for (const n of [...levels.keys()].sort((a, b) => a - b)) {
-      await Promise.all(levels.get(n)!.map((d) => this.meta(async () => {
-        if (this.isBroken(d.path)) return this.brokenDirs.add(d.path);
-        try {
-          // We must be able to write into it; its own mode is set after its contents.
-          await this.o.dst.mkdir(this.dstPath(d.path), 0o700);
-          this.item({ ...d, kind: 'dir', bytes: 0 });
-        } catch (err) {
-          this.brokenDirs.add(d.path);
-          this.guard(d.path, err);
-        }
-      })));
-    }
-  }
-
   /** A per-path failure is recorded; connection-level ones end the run. */
   private guard(path: string, err: unknown) {
     if (!(err instanceof FileError)) throw err;
@@ -336,28 +494,17 @@ export class Sync extends EventEmitter {
   }
 
   /**
-   * Sends `files`, then what `linking` could not link; with --verify, checks
-   * them and the linked ones, and sends what does not match once more (a
-   * linked file whose older copy differs in content despite the quick check
-   * gets a fresh copy).
+   * --verify: check what was sent and linked, and send what does not match
+   * once more (a linked file whose older copy differs in content despite the
+   * quick check gets a fresh copy).
    */
-  private async sendAll(files: PlanItem[], linking: Promise<{ linked: PlanItem[]; unlinked: PlanItem[] }>) {
-    const todo = files.filter((f) => {
-      if (!this.isBroken(f.path)) return true;
-      this.stats.failed++; // Its directory's error was reported.
-      return false;
-    });
-    // Without --verify a file is done once it is in place: report it right away, not at the end.
-    const onSent = this.o.verify ? undefined : (f: PlanItem, s: Sent) => this.item(this.sentItem(f, s));
-    const sent = todo.length > 0 ? await this.send(todo, onSent) : new Map<string, Sent>();
-    const { linked, unlinked } = await linking;
-    if (unlinked.length > 0) {
-      for (const [p, s] of await this.send(unlinked, onSent)) sent.set(p, s);
-      todo.push(...unlinked);
-    }
-    if (!this.o.verify || todo.length + linked.length === 0) return;
+  private async verifyAll() {
+    const todo = this.sentItems;
+    const linked = this.linked;
+    if (todo.length + linked.length === 0) return;
     this.emit('phase', { phase: 'verify' });
-    const bad = new Set(await this.verify([...todo.filter((f) => sent.has(f.path)), ...linked], true));
+    const sent = this.sent;
+    const bad = new Set(await this.verify([...todo, ...linked], true));
     const relink = linked.filter((l) => bad.has(l.path)).map((l): PlanItem => ({ ...l, action: l.replaces ? 'changed' : 'new', reason: 'the --link-dest copy differs in content' }));
     for (const l of linked) if (!bad.has(l.path)) this.item({ ...l, kind: 'file', bytes: 0, verified: true });
     const again = bad.size > 0 ? await this.send([...todo.filter((f) => bad.has(f.path)), ...relink]) : new Map<string, Sent>();
@@ -369,8 +516,7 @@ export class Sync extends EventEmitter {
       else this.item({ ...this.sentItem(r, s), verified: true });
     }
     for (const f of todo) {
-      const first = sent.get(f.path);
-      if (!first) continue;
+      const first = sent.get(f.path)!;
       if (!bad.has(f.path)) {
         this.item({ ...this.sentItem(f, first), verified: true });
         continue;
@@ -450,14 +596,21 @@ export class Sync extends EventEmitter {
     return bad;
   }
 
-  /** --checksum: which same-size files have the same content (sha256 of both sides); `other` names a file of `dstTree` on the target's side. */
-  private async compareContents(srcTree: Tree, dstTree: Tree, other: (rel: string) => string): Promise<Map<string, boolean>> {
-    this.emit('phase', { phase: 'checksum' });
+  /**
+   * --checksum, one directory: which same-size files have the same content
+   * (sha256 of both sides), keyed by relative path; `otherRoot` is the
+   * target or the --link-dest tree.
+   */
+  private async compareContents(dir: string, sl: DirRead, other: DirRead, otherRoot: string): Promise<Map<string, boolean>> {
     const same = new Map<string, boolean>();
+    const keyed = (r: DirRead) => ({ entries: new Map([...r.entries].map(([n, a]) => [dir === '' ? n : `${dir}/${n}`, a])) });
+    const candidates = checksumCandidates(keyed(sl), keyed(other));
+    if (candidates.length === 0) return same;
+    this.emit('phase', { phase: 'checksum' });
     const limit = createLimit(4);
-    await Promise.all(checksumCandidates(srcTree, dstTree).map((p) => limit(async () => {
+    await Promise.all(candidates.map((p) => limit(async () => {
       try {
-        const [a, b] = await Promise.all([hashFile(this.o.src, this.srcPath(p), this.o.signal), hashFile(this.o.dst, other(p), this.o.signal)]);
+        const [a, b] = await Promise.all([hashFile(this.o.src, this.srcPath(p), this.o.signal), hashFile(this.o.dst, joinPath(otherRoot, p), this.o.signal)]);
         same.set(p, a.sha256 === b.sha256 && a.size === b.size);
       } catch (err) {
         if (!(err instanceof FileError)) throw err;
@@ -469,7 +622,7 @@ export class Sync extends EventEmitter {
 
   private async setAttrs(fixups: Fixup[]) {
     await Promise.all(fixups.map((f) => this.meta(async () => {
-      if ((f.path !== '' && this.brokenDirs.has(f.path)) || this.isBroken(f.path)) return;
+      if (this.brokenDirs.has(f.path)) return;
       try {
         await this.o.dst.setstat(this.dstPath(f.path), f.attrs);
         this.stats.attrsUpdated++;
@@ -482,6 +635,10 @@ export class Sync extends EventEmitter {
   /** Files first (in parallel), then directories deepest first; a directory whose contents failed stays. */
   private async deleteAll(deletions: PlanItem[]) {
     if (deletions.length === 0) return;
+    if (this.o.dryRun) {
+      for (const d of deletions) this.item({ ...d, bytes: 0 });
+      return;
+    }
     this.emit('phase', { phase: 'delete', count: deletions.length });
     const { dst } = this.o;
     if (!dst.rmdir && deletions.some((d) => d.kind === 'dir')) {

@@ -26,6 +26,8 @@ export interface CopyJob {
   dst: Endpoint;
   /** The final path of this item on the destination (file or directory). */
   dstPath: string;
+  /** The source's attributes when the caller listed it already (lstat: a symlink is still stat'ed). */
+  attrs?: FileAttrs;
 }
 
 export interface TransferOptions {
@@ -171,12 +173,31 @@ export class Transfer extends EventEmitter {
     opts.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
-  /** Resolves when every job is done; rejects only on a fatal error. */
-  async run(jobs: CopyJob[]): Promise<void> {
+  /**
+   * Resolves when every job is done; rejects only on a fatal error. Jobs may
+   * arrive while earlier ones are copied (an async iterable, such as sync's
+   * walk): each is started as it comes, and the next is taken only while
+   * fewer than ITEMS_AT_ONCE are under way, so a long stream is never all
+   * started at once.
+   */
+  async run(jobs: Iterable<CopyJob> | AsyncIterable<CopyJob>): Promise<void> {
     this.checkAbort();
     try {
-      const results = await Promise.allSettled(jobs.map((job) => this.guard(job.srcPath, () => this.copyItem(job, 0))));
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      const running = new Set<Promise<void>>();
+      let fatal: { err: unknown } | undefined;
+      for await (const job of jobs) {
+        const p: Promise<void> = this.guard(job.srcPath, () => this.copyItem(job, 0, job.attrs))
+          .catch((err: unknown) => {
+            fatal ??= { err };
+          })
+          .finally(() => running.delete(p));
+        running.add(p);
+        if (running.size >= ITEMS_AT_ONCE) await Promise.race(running);
+        if (fatal || this.abort.signal.aborted) break;
+      }
+      await Promise.all(running);
+      if (fatal) throw fatal.err;
+      this.checkAbort();
       if (this.errors.length === 0) await this.opts.runJournal?.finish();
       else await this.opts.runJournal?.flush();
     } finally {
