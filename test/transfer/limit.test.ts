@@ -1,7 +1,8 @@
-// The two gates of the walk: createLimit (FIFO, at most n running) and Room
-// (LIFO hand-over of a fixed number of places).
+// The gates of the walk: createLimit (FIFO, at most n running), Room (LIFO
+// hand-over of a fixed number of places) and Handover (a bounded queue from
+// sync's walk to the engine).
 import { describe, expect, it } from 'vitest';
-import { createLimit, Room } from '../../src/transfer/limit.js';
+import { createLimit, Handover, Room } from '../../src/transfer/limit.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -44,5 +45,41 @@ describe('Room', () => {
     // Free again: entering does not wait.
     const again = await Promise.race([room.enter().then(() => 'entered'), tick().then(() => 'waiting')]);
     expect(again).toBe('entered');
+  });
+});
+
+describe('Handover', () => {
+  it('holds at most its size: a push waits until the consumer takes one; all arrive in order', async () => {
+    const q = new Handover<number>(3);
+    let pushed = 0;
+    const producer = (async () => {
+      for (let i = 0; i < 10; i++) {
+        await q.push(i);
+        pushed++;
+      }
+      q.end();
+    })();
+    await tick();
+    expect(pushed).toBe(3);
+    expect(q.length).toBe(3);
+    const got: number[] = [];
+    for await (const n of q) {
+      got.push(n);
+      expect(q.length).toBeLessThanOrEqual(3);
+      await tick();
+    }
+    await producer;
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('a consumer that stops early releases the producer: later pushes are dropped, none waits', async () => {
+    const q = new Handover<number>(2);
+    const producer = (async () => {
+      for (let i = 0; i < 100; i++) await q.push(i);
+      return 'done';
+    })();
+    for await (const n of q) if (n === 1) break;
+    expect(await producer).toBe('done');
+    expect(q.length).toBe(0);
   });
 });

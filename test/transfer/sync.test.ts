@@ -124,4 +124,34 @@ describe('Sync', () => {
     expect(third.items.find((i) => i.path === 'proc-cpuinfo')).toMatchObject({ action: 'skipped', reason: 'same checksum' });
     expect(await fs.readFile(path.join(dst, 'proc-cpuinfo'), 'utf8')).toBe(content);
   });
+
+  it('streams: files of the first directories are sent while later directories are still to be listed', async () => {
+    const dir = await fs.mkdtemp(path.join(work, 'stream-'));
+    const [src, dst] = [path.join(dir, 'src'), path.join(dir, 'dst')];
+    for (const d of ['a', 'z']) {
+      await fs.mkdir(path.join(src, d), { recursive: true });
+      await fs.writeFile(path.join(src, d, 'f.txt'), d);
+    }
+    let sent!: () => void;
+    const firstSent = new Promise<void>((r) => (sent = r));
+    // "z" cannot be listed before a file has arrived: a sync that planned the whole tree
+    // before sending anything would wait here until the listing gives up.
+    const ep = new DoctoredEndpoint((d, entries) => entries);
+    const list = ep.readdir.bind(ep);
+    ep.readdir = async (d: string) => {
+      if (d === path.join(src, 'z')) {
+        const gaveUp = new Promise<'gave up'>((r) => setTimeout(() => r('gave up'), 5000).unref());
+        if ((await Promise.race([firstSent, gaveUp])) === 'gave up') throw new FileError('list', 'local', d, 'waited 5 s for a file to be sent first');
+      }
+      return list(d);
+    };
+    const sync = new Sync({ src: ep, srcRoot: src, dst: new LocalEndpoint(), dstRoot: dst });
+    sync.on('item', (i: SyncItem) => {
+      if (i.action === 'new' && i.kind === 'file') sent();
+    });
+    const { items } = await run(sync);
+    expect(sync.errors).toEqual([]);
+    expect(items.filter((i) => i.kind === 'file').map((i) => i.path).sort()).toEqual(['a/f.txt', 'z/f.txt']);
+    expect(await fs.readFile(path.join(dst, 'z/f.txt'), 'utf8')).toBe('z');
+  });
 });
