@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot, runFerry } from './support/run-ferry.js';
 
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-const HEAVY = /node_modules\/(ssh2|cli-progress|fast-glob|ssh-config)\/|dist\/(transfer|ssh|keys)\//;
+const HEAVY = /node_modules\/(ssh2|cli-progress|ssh-config)\/|dist\/(transfer|ssh|keys)\//;
 
 describe('start-up', () => {
   for (const args of [['--version'], ['--help'], ['cp', '--help']]) {

@@ -4,7 +4,7 @@
  * salt) with aes256-ctr. Reads the CTR and CBC AES ciphers. Pure: no files.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import bcryptPbkdf from 'bcrypt-pbkdf';
+import { createRequire } from 'node:module';
 import { readPrivateKeyFields } from './key-types.js';
 import { encodeString, encodeUint32, WireFormatError, WireReader } from './ssh-wire.js';
 
@@ -54,9 +54,14 @@ export interface PrivateKeyHeader {
   publicBlob: Buffer;
 }
 
+/** Loaded when a key is encrypted: every other run (an agent, a plain key) skips its start-up cost. */
+type BcryptPbkdf = { pbkdf(pass: Buffer, passLen: number, salt: Buffer, saltLen: number, key: Buffer, keyLen: number, rounds: number): number };
+let bcrypt: BcryptPbkdf | undefined;
+
 function deriveKeyAndIv(passphrase: Buffer, salt: Buffer, rounds: number, cipher: CipherInfo) {
   const out = Buffer.alloc(cipher.keyLen + cipher.ivLen);
-  if (bcryptPbkdf.pbkdf(passphrase, passphrase.length, salt, salt.length, out, out.length, rounds) !== 0) {
+  bcrypt ??= createRequire(import.meta.url)('bcrypt-pbkdf') as BcryptPbkdf;
+  if (bcrypt.pbkdf(passphrase, passphrase.length, salt, salt.length, out, out.length, rounds) !== 0) {
     throw new KeyFormatError('bcrypt_pbkdf failed');
   }
   return { key: out.subarray(0, cipher.keyLen), iv: out.subarray(cipher.keyLen) };

@@ -6,9 +6,8 @@
  * Include, OpenSSH's `?` (exactly one character), and Match that never runs
  * `exec` commands.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import fg from 'fast-glob';
 import SSHConfig from 'ssh-config';
 import { UsageError } from '../errors.js';
 import { matchPatternList } from './match-pattern.js';
@@ -156,11 +155,76 @@ function matchLineMatches(args: string[], ctx: EvalContext, origin: Origin): boo
 /** The files an `Include` pattern names: `~` is the home, relative is to ~/.ssh (or /etc/ssh in the system file). */
 export function includeFiles(pattern: string, home: string, system: boolean): string[] {
   let p: string;
-  if (pattern === '~' || pattern.startsWith('~/')) p = fg.escapePath(home) + pattern.slice(1);
+  if (pattern === '~' || pattern.startsWith('~/')) p = home + pattern.slice(1);
   else if (isAbsolute(pattern)) p = pattern;
-  else p = `${fg.escapePath(system ? '/etc/ssh' : `${home}/.ssh`)}/${pattern}`;
-  return fg.sync(p, { onlyFiles: true, followSymbolicLinks: true, unique: true }).sort();
+  else p = `${system ? '/etc/ssh' : `${home}/.ssh`}/${pattern}`;
+  return globFiles(p).sort();
 }
+
+/**
+ * glob(3) as OpenSSH's Include uses it: `*`, `?` and `[...]` within one path
+ * component, a leading dot matched only by a dot, symlinks followed, files
+ * only. Written out (a directory read per wildcard component) because every
+ * run reads Debian's `Include /etc/ssh/ssh_config.d/*.conf`, and loading a
+ * glob library cost more start-up time than the rest of reading the config.
+ */
+function globFiles(pattern: string): string[] {
+  const parts = pattern.split('/');
+  let paths = [parts[0] === '' ? '/' : parts[0]];
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i];
+    if (part === '') continue;
+    const next: string[] = [];
+    for (const dir of paths) {
+      const join = (name: string) => (dir.endsWith('/') ? dir + name : `${dir}/${name}`);
+      if (!/[*?[]/.test(part)) {
+        next.push(join(part.replace(/\\(.)/g, '$1')));
+        continue;
+      }
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      const re = globPart(part);
+      for (const n of names.sort()) if (re.test(n)) next.push(join(n));
+    }
+    paths = next;
+  }
+  return paths.filter((f) => {
+    try {
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** One component's glob as a regular expression; a leading dot must be matched by one. */
+function globPart(part: string): RegExp {
+  let re = part.startsWith('.') ? '' : '(?!\\.)';
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i];
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\' && i + 1 < part.length) re += escapeRe(part[++i]);
+    else if (c === '[') {
+      const end = part.indexOf(']', i + 2);
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
+      let set = part.slice(i + 1, end);
+      if (set.startsWith('!')) set = `^${set.slice(1)}`;
+      re += `[${set.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += escapeRe(c);
+  }
+  return new RegExp(`^${re}$`);
+}
+
+const escapeRe = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function applyLines(lines: ConfigLine[], file: string, ctx: EvalContext, state: FileState): void {
   for (const l of lines) {

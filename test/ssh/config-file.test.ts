@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { resolveHost, type SshCliOptions } from '../../src/ssh/config.js';
+import { includeFiles } from '../../src/ssh/config-file.js';
 
 let home: string;
 const savedHome = process.env.HOME;
@@ -158,6 +159,20 @@ describe('Include', () => {
     await fs.writeFile(`${home}/.ssh/conf.d/skip.txt`, 'Host inc\n  User skip\n');
     const cfg = await config('Include conf.d/*.conf\nHost inc\n  Port 20\n  HostName inc.example\n');
     expect(resolve('inc', cfg).s).toMatchObject({ user: 'a', port: 21, hostName: 'inc.example' });
+  });
+
+  it('globs as glob(3): * ? [set] [!set] within a component, dot files only for a leading dot, files only, sorted', async () => {
+    const d = path.join(home, '.ssh', 'globs');
+    await fs.mkdir(path.join(d, 'dir.conf'), { recursive: true });
+    for (const f of ['b.conf', 'a.conf', '.hidden.conf', 'c.txt', 'ab.conf']) await fs.writeFile(path.join(d, f), '');
+    const names = (pattern: string) => includeFiles(pattern, home, false).map((f) => path.relative(d, f));
+    expect(names('globs/*.conf')).toEqual(['a.conf', 'ab.conf', 'b.conf']);
+    expect(names('globs/?.conf')).toEqual(['a.conf', 'b.conf']);
+    expect(names('globs/[!a].conf')).toEqual(['b.conf']);
+    expect(names('globs/.*')).toEqual(['.hidden.conf']);
+    expect(names(`${home}/.ssh/g*/a*.conf`)).toEqual(['a.conf', 'ab.conf']);
+    expect(names('~/.ssh/globs/c.txt')).toEqual(['c.txt']);
+    expect(names('globs/none-*')).toEqual([]);
   });
 
   it('absolute and ~ paths work; a pattern matching nothing is no error', async () => {
