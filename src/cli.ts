@@ -190,6 +190,16 @@ function report(err: unknown, verbose: boolean): number {
   return code;
 }
 
+/**
+ * Nobody reads our output any more (`ferry sync --json | head`): stop at
+ * once, as scp or rsync killed by SIGPIPE would. What is half copied stays a
+ * partial file with its journal, as after kill -9.
+ */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(ExitCode.brokenPipe);
+  throw err;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const abort = new AbortController();
   const onSignal = () => {
@@ -203,6 +213,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // For the process's life, not this call's: the error arrives after the write that failed.
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   const verbose = argv.some((a) => /^-[a-zA-Z0-9]*v/.test(a) || a === '--debug');
   try {
     await buildProgram({ signal: abort.signal }).parseAsync(argv, { from: 'user' });

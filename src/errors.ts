@@ -12,6 +12,8 @@ export const ExitCode = {
   /** sync: source files vanished during the run, everything else succeeded (rsync's 24). */
   vanished: 24,
   interrupted: 130,
+  /** stdout's reader went away (`ferry sync --json | head`): 128 + SIGPIPE, as a shell reports a C tool killed by it. */
+  brokenPipe: 141,
 } as const;
 
 export type Side = 'local' | 'remote';
