@@ -44,6 +44,8 @@ export interface TransferOptions {
   maxLanes?: number;
   /** Files copied at once, so small files do not wait one round trip each. */
   fileConcurrency?: number;
+  /** Files of at most SMALL_FILE bytes copied at once (besides the others). */
+  smallFileConcurrency?: number;
   limiter?: RateLimiter;
   signal?: AbortSignal;
   /** Journals for resumable partial files; absent = every copy starts over. */
@@ -58,6 +60,16 @@ export interface TransferOptions {
   retryDelayMs?: number;
 }
 
+/**
+ * A file of at most this size is one chunk: open, write, finish, rename,
+ * each a round trip that moves a few KB. Only many of them in flight keep a
+ * far link busy: 5,000 files of 1-2 KB synced over a 50 ms round trip took
+ * 49 s with 32 at once, 11.5 s with 256 (rsync: 2 s). Each holds a handle
+ * open on the server while it is written, and sftp-server's file limit is
+ * commonly 1,024, so not more.
+ */
+const SMALL_FILE = 256 * 1024;
+const SMALL_FILES_AT_ONCE = 256;
 /** Files smaller than this get no journal: restarting them costs less than journaling. */
 const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 /**
@@ -146,6 +158,7 @@ export class Transfer extends EventEmitter {
   readonly active = new Map<FileEvent, { bytes: number }>();
   private readonly opts: TransferOptions;
   private readonly limitFiles: <T>(fn: () => Promise<T>) => Promise<T>;
+  private readonly limitSmallFiles: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly limitListings = createLimit(LISTINGS_AT_ONCE);
   private readonly items = new Room(ITEMS_AT_ONCE);
   private entriesListed = 0;
@@ -169,6 +182,7 @@ export class Transfer extends EventEmitter {
     super();
     this.opts = opts;
     this.limitFiles = createLimit(opts.fileConcurrency ?? 32);
+    this.limitSmallFiles = createLimit(opts.smallFileConcurrency ?? SMALL_FILES_AT_ONCE);
     this.maxWindow = opts.maxWindow ?? 24 * 1024 * 1024;
     opts.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
@@ -360,7 +374,7 @@ export class Transfer extends EventEmitter {
       return this.copyDir(job, attrs, depth, await this.locate(job, viaLink, parent), done);
     }
     if (attrs.kind !== 'file') throw new FileError('copy', job.src.side, job.srcPath, 'not a regular file');
-    return this.limitFiles(() => this.copyOne(job, attrs));
+    return (attrs.size <= SMALL_FILE ? this.limitSmallFiles : this.limitFiles)(() => this.copyOne(job, attrs));
   }
 
   /**

@@ -316,6 +316,30 @@ async function rerun(s: { src: string; dst: string; journalDir: string }, opts: 
   return { ...r, bytesRead: src.stats.bytesRead };
 }
 
+describe.concurrent('many small files', () => {
+  it('keep far more than 32 in flight (each is a few round trips that move little), fed from a stream of jobs', async () => {
+    const dir = await fs.mkdtemp(path.join(work, 'small-'));
+    const N = 600;
+    await fs.mkdir(path.join(dir, 'src'));
+    await fs.mkdir(path.join(dir, 'dst'));
+    for (let i = 0; i < N; i++) await fs.writeFile(path.join(dir, 'src', `f${i}`), `small file ${i}\n`);
+    // Every request to the target takes 20-30 ms: a far server.
+    const dst = new FaultEndpoint(new LocalEndpoint(), { seed: 4, delayMs: [20, 30] });
+    const src = new LocalEndpoint();
+    async function* jobs(): AsyncIterable<CopyJob> {
+      for (let i = 0; i < N; i++) yield { src, srcPath: path.join(dir, 'src', `f${i}`), dst, dstPath: path.join(dir, 'dst', `f${i}`) };
+    }
+    const t = new Transfer({});
+    await t.run(jobs());
+    expect(t.errors).toEqual([]);
+    expect(t.stats.filesDone).toBe(N);
+    expect(await fs.readFile(path.join(dir, 'dst', `f${N - 1}`), 'utf8')).toBe(`small file ${N - 1}\n`);
+    // One write per file: writes in flight at once are files in flight at once.
+    expect(dst.stats.maxConcurrent).toBeGreaterThan(128);
+    expect(dst.stats.maxConcurrent).toBeLessThanOrEqual(256);
+  });
+});
+
 describe.concurrent('resume across runs', () => {
   it('checkpoints during the copy; after an abort the rerun sends only what is missing', async () => {
     // Bigger than the largest window past the hold, so some chunks are still
