@@ -11,7 +11,7 @@
 import { FileError, InterruptedError, renameFileError } from '../errors.js';
 import type { BufferPool, InflightBudget } from './budget.js';
 import { Checkpoints } from './checkpoints.js';
-import type { Endpoint, FileHandle } from './endpoint.js';
+import type { Endpoint, FileAttrs, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
 import type { Lane, LanePool } from './lanes.js';
@@ -158,16 +158,10 @@ class FileCopy {
       }
       throw err;
     }
-    // All writes are acknowledged, so the size is final: ask for it, and whether the source
-    // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
     // A checkpoint still flushing is not waited for: the journal is about to go anyway.
     if (this.checkpoints) this.checkpoints.finished = true;
-    await Promise.all([this.closeAll(true), this.verifySize(dst0, length), this.verifySourceUnchanged()]);
-    const dst = dst0;
-    if (this.o.preserve) {
-      await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
-    }
-    await dst.rename(this.tmp, this.o.dstPath);
+    await this.finish(dst0, length);
+    await dst0.rename(this.tmp, this.o.dstPath);
     await this.checkpoints?.remove();
     return length;
   }
@@ -462,8 +456,33 @@ class FileCopy {
     }
   }
 
-  private async verifySize(dst: Endpoint, length: number): Promise<void> {
-    const st = await dst.stat(this.tmp);
+  /**
+   * Every write is acknowledged, so the file is final: set its attributes
+   * (-p) and ask its size on the first handle, and close every handle, all
+   * sent back to back, with whether the source stayed put asked alongside:
+   * one round trip. A server answers the requests on one handle in order
+   * (OpenSSH's sftp also sets attributes before the close). The first handle
+   * sees every write: all are acknowledged, and where the host takes one
+   * writer per file (write-order.ts) it is the only one. This is where a copy
+   * counts as complete: any failure here fails it, and nothing is renamed.
+   */
+  private async finish(dst: Endpoint, length: number): Promise<void> {
+    const h = await this.dstHandles.get(dst)!;
+    const want = this.o.preserve;
+    const [set, size, closed, source] = await Promise.allSettled([
+      want && dst.fsetstat ? dst.fsetstat(h, want) : undefined,
+      dst.fstat ? dst.fstat(h) : dst.stat(this.tmp),
+      this.closeAll(true),
+      this.verifySourceUnchanged(),
+    ]);
+    // A close can report a failed write, and a changed source makes the rest moot: those first.
+    for (const r of [closed, source]) if (r.status === 'rejected') throw r.reason;
+    await this.verifySize(size.status === 'fulfilled' ? size.value : await byPathIfUnsupported(size.reason, () => dst.stat(this.tmp)), length);
+    if (set.status === 'rejected') await byPathIfUnsupported(set.reason, () => dst.setstat(this.tmp, want!));
+    else if (want && !dst.fsetstat) await dst.setstat(this.tmp, want);
+  }
+
+  private async verifySize(st: FileAttrs, length: number): Promise<void> {
     if (st.size !== length) {
       // The partial holds bytes past the end (an earlier run saw the source longer): resuming it would fail again.
       await this.checkpoints?.remove();
@@ -473,6 +492,16 @@ class FileCopy {
     }
   }
 }
+
+/**
+ * A request on a handle that the server does not offer (SSH_FX_OP_UNSUPPORTED)
+ * is made by path, once the file is closed; any other failure stands.
+ */
+function byPathIfUnsupported<T>(err: unknown, byPath: () => Promise<T>): Promise<T> {
+  if (err instanceof FileError && err.code === SSH_FX_OP_UNSUPPORTED) return byPath();
+  throw err;
+}
+const SSH_FX_OP_UNSUPPORTED = 8;
 
 /**
  * Why a partial on this server is not continued, if it is not. Only OpenSSH's
