@@ -42,11 +42,15 @@ export class InflightBudget {
 
   /** Wait until `bytes` fit in the window (always admitted when nothing is in flight). */
   acquire(bytes: number): Promise<void> {
-    if (this.inflight === 0 || this.inflight + bytes <= this.window) {
-      this.admit(bytes);
-      return Promise.resolve();
-    }
+    if (this.tryAcquire(bytes)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ bytes, resolve }));
+  }
+
+  /** Admit `bytes` now if they fit, without a promise to wait on; false: they must wait (acquire). */
+  tryAcquire(bytes: number): boolean {
+    if (this.inflight !== 0 && this.inflight + bytes > this.window) return false;
+    this.admit(bytes);
+    return true;
   }
 
   private admit(bytes: number) {

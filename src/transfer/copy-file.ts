@@ -9,9 +9,9 @@
  * interrupted copy resumes where it stopped.
  */
 import { FileError, InterruptedError, renameFileError } from '../errors.js';
-import type { BufferPool, InflightBudget } from './budget.js';
+import { BufferPool, type InflightBudget } from './budget.js';
 import { Checkpoints } from './checkpoints.js';
-import type { Endpoint, FileHandle } from './endpoint.js';
+import type { Endpoint, FileAttrs, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import { journalKey, staleReason, type JournalStore, type PartialJournal, type SourceIdentity } from './journal.js';
 import type { Lane, LanePool } from './lanes.js';
@@ -59,6 +59,21 @@ export interface CopyFileOptions {
  */
 const PROBE_BYTES = 16 * 1024;
 
+/**
+ * Buffers for requests of PROBE_BYTES or less (probes, small files), one
+ * pool per run (its chunk pool is the key). A fresh 16 KiB buffer for every
+ * probe of a many-file run was most of what the copy allocated.
+ */
+const smallPools = new WeakMap<BufferPool, BufferPool>();
+function smallPoolOf(run: BufferPool): BufferPool {
+  let pool = smallPools.get(run);
+  if (!pool) {
+    pool = new BufferPool(PROBE_BYTES);
+    smallPools.set(run, pool);
+  }
+  return pool;
+}
+
 /** What one chunk request did: bytes copied, and the read requests it took (more than one: answered in pieces). */
 interface ChunkResult {
   got: number;
@@ -83,11 +98,15 @@ class FileCopy {
   private readonly dstHandles = new Map<Endpoint, Promise<FileHandle>>();
   private readonly key: string;
   private readonly source: SourceIdentity;
+  private readonly smallBuffers: BufferPool;
   private failure: unknown;
   /** Absent when the copy keeps no journal (small files, no state directory). */
   private readonly checkpoints?: Checkpoints;
-  /** Small files stay on one lane pair: one open per side, not one per lane. */
-  private pinned?: { src: Lane; dst: Lane };
+  /**
+   * Small files stay on one lane pair: one open per side, not one per lane;
+   * its handles are kept open here, so no chunk waits on their promises.
+   */
+  private pinned?: { src: Lane; dst: Lane; input: FileHandle; output: FileHandle };
   /** Lowest offset a read found the end of the source at, if any did. */
   private eofAt?: number;
   /** Highest offset a read found data up to: past eofAt, the source changed under us. */
@@ -109,6 +128,7 @@ class FileCopy {
     // Only journaled (large) files need the key; thousands of small ones skip the hash.
     this.key = o.journals ? journalKey(o.dst.root.label, o.dstPath) : '';
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
+    this.smallBuffers = smallPoolOf(o.buffers);
     if (o.journals) {
       this.checkpoints = new Checkpoints({
         journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
@@ -130,12 +150,14 @@ class FileCopy {
   }
 
   async run(): Promise<number> {
-    let resuming = await this.resumePoint();
+    // Only a journal, or an earlier attempt in this run, has anything to resume.
+    let resuming = this.o.journals || this.done.size > 0 ? await this.resumePoint() : false;
     // In order, only the part without a gap can be continued; the rest is written again.
     if (resuming && this.inOrder) resuming = this.done.keepContiguous() > 0;
     const truncate = !resuming;
     this.resumedAt = this.done.contiguous;
     let length: number;
+    let output: FileHandle;
     // Open the first pair up front (on the least busy lanes, so many small files
     // spread over the sessions) and a missing source or unwritable target fails fast.
     const first = { src: this.o.src.pick(), dst: this.o.dst.pick() };
@@ -145,9 +167,10 @@ class FileCopy {
     const src0 = first.src.ep;
     this.srcHandles.set(src0, src0.openRead(this.o.srcPath));
     try {
-      await Promise.all([this.dstHandles.get(dst0), this.srcHandles.get(src0)]);
+      let input: FileHandle;
+      [output, input] = await Promise.all([this.dstHandles.get(dst0)!, this.srcHandles.get(src0)!]);
       this.checkpoints?.takeFlushSession();
-      if (this.o.size <= 4 * this.o.chunk) this.pinned = first;
+      if (this.o.size <= 4 * this.o.chunk) this.pinned = { ...first, input, output };
       length = await this.pump();
     } catch (err) {
       await this.checkpoints?.afterFailure();
@@ -158,17 +181,11 @@ class FileCopy {
       }
       throw err;
     }
-    // All writes are acknowledged, so the size is final: ask for it, and whether the source
-    // stayed put, alongside the closes (one round trip). This is where a copy counts as complete.
     // A checkpoint still flushing is not waited for: the journal is about to go anyway.
     if (this.checkpoints) this.checkpoints.finished = true;
-    await Promise.all([this.closeAll(true), this.verifySize(dst0, length), this.verifySourceUnchanged()]);
-    const dst = dst0;
-    if (this.o.preserve) {
-      await dst.setstat(this.tmp, { mode: this.o.preserve.mode, atime: this.o.preserve.atime, mtime: this.o.preserve.mtime });
-    }
-    await dst.rename(this.tmp, this.o.dstPath);
-    await this.checkpoints?.remove();
+    await this.finish(dst0, output, length);
+    await dst0.rename(this.tmp, this.o.dstPath);
+    if (this.checkpoints) await this.checkpoints.remove();
     return length;
   }
 
@@ -290,22 +307,24 @@ class FileCopy {
       this.failure = new InterruptedError('interrupted');
       return undefined;
     }
-    await budget.acquire(len);
+    if (!budget.tryAcquire(len)) await budget.acquire(len);
     if (this.failure !== undefined) {
       budget.release(len, false);
       return undefined;
     }
     const p: Promise<ChunkResult> = this.copyChunk(pos, len, past).then(
       (r) => {
+        inflight.delete(p);
         budget.release(len, true, r.got);
         return r;
       },
       (err) => {
+        inflight.delete(p);
         this.failure ??= err;
         budget.release(len, false);
         return FAILED;
       },
-    ).finally(() => inflight.delete(p));
+    );
     inflight.add(p);
     return { copied: p };
   }
@@ -321,18 +340,20 @@ class FileCopy {
    * inside it: then what was there is copied.
    */
   private async copyChunk(pos: number, len: number, past: boolean): Promise<ChunkResult> {
-    const srcLane = this.pinned?.src ?? this.o.src.pick();
-    const dstLane = this.pinned?.dst ?? (this.oneWriter ? this.dstFirst! : this.o.dst.pick());
+    const pinned = this.pinned;
+    const srcLane = pinned?.src ?? this.o.src.pick();
+    const dstLane = pinned?.dst ?? (this.oneWriter ? this.dstFirst! : this.o.dst.pick());
     // Claimed now, in the pump's offset order: the write waits for its turn on the handle.
     const turn = this.writes.claim(dstLane.ep);
     srcLane.inflight++;
     dstLane.inflight++;
-    // A probe is small: a buffer of its own, so it holds no chunk-sized one (put() drops it).
-    let buf: Buffer | undefined = len < this.o.chunk && len <= PROBE_BYTES ? Buffer.allocUnsafe(len) : this.o.buffers.get();
+    // A probe or a small file takes a small buffer, so it holds no chunk-sized one.
+    const pool = len < this.o.chunk && len <= PROBE_BYTES ? this.smallBuffers : this.o.buffers;
+    let buf: Buffer | undefined = pool.get();
     let got = 0;
     let reads = 0;
     try {
-      const input = await this.handle(this.srcHandles, srcLane, () => srcLane.ep.openRead(this.o.srcPath));
+      const input = pinned ? pinned.input : await this.handle(this.srcHandles, srcLane, () => srcLane.ep.openRead(this.o.srcPath));
       // A server may answer with fewer bytes than asked: ask again for the rest, until EOF.
       while (got < len) {
         const n = await srcLane.ep.read(input, buf!, got, len - got, pos + got);
@@ -348,7 +369,7 @@ class FileCopy {
       this.dataEnd = Math.max(this.dataEnd, pos + got);
       if (this.o.limiter && !(await this.o.limiter.take(got, this.o.signal))) throw new InterruptedError('interrupted');
       // Never truncate from a second lane: the first open already decided that.
-      const output = await this.handle(this.dstHandles, dstLane, () =>
+      const output = pinned ? pinned.output : await this.handle(this.dstHandles, dstLane, () =>
         dstLane.ep.openWrite(this.tmp, { mode: this.o.createMode & 0o777, truncate: false }).catch((err) => {
           throw this.secondHandleFailed(err);
         }));
@@ -360,13 +381,13 @@ class FileCopy {
       if (dstLane.ep.copiesWrites && got <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
         // the next request now, so memory is one window, not two.
-        this.o.buffers.put(buf!);
+        pool.put(buf!);
         buf = undefined;
       }
       await written;
     } finally {
       turn.done();
-      if (buf) this.o.buffers.put(buf);
+      if (buf) pool.put(buf);
       srcLane.inflight--;
       dstLane.inflight--;
     }
@@ -462,8 +483,32 @@ class FileCopy {
     }
   }
 
-  private async verifySize(dst: Endpoint, length: number): Promise<void> {
-    const st = await dst.stat(this.tmp);
+  /**
+   * Every write is acknowledged, so the file is final: set its attributes
+   * (-p) and ask its size on the first handle, and close every handle, all
+   * sent back to back, with whether the source stayed put asked alongside:
+   * one round trip. A server answers the requests on one handle in order
+   * (OpenSSH's sftp also sets attributes before the close). The first handle
+   * sees every write: all are acknowledged, and where the host takes one
+   * writer per file (write-order.ts) it is the only one. This is where a copy
+   * counts as complete: any failure here fails it, and nothing is renamed.
+   */
+  private async finish(dst: Endpoint, h: FileHandle, length: number): Promise<void> {
+    const want = this.o.preserve;
+    const [set, size, closed, source] = await Promise.allSettled([
+      want && dst.fsetstat ? dst.fsetstat(h, want) : undefined,
+      dst.fstat ? dst.fstat(h) : dst.stat(this.tmp),
+      this.closeAll(true),
+      this.verifySourceUnchanged(),
+    ]);
+    // A close can report a failed write, and a changed source makes the rest moot: those first.
+    for (const r of [closed, source]) if (r.status === 'rejected') throw r.reason;
+    await this.verifySize(size.status === 'fulfilled' ? size.value : await byPathIfUnsupported(size.reason, () => dst.stat(this.tmp)), length);
+    if (set.status === 'rejected') await byPathIfUnsupported(set.reason, () => dst.setstat(this.tmp, want!));
+    else if (want && !dst.fsetstat) await dst.setstat(this.tmp, want);
+  }
+
+  private async verifySize(st: FileAttrs, length: number): Promise<void> {
     if (st.size !== length) {
       // The partial holds bytes past the end (an earlier run saw the source longer): resuming it would fail again.
       await this.checkpoints?.remove();
@@ -473,6 +518,16 @@ class FileCopy {
     }
   }
 }
+
+/**
+ * A request on a handle that the server does not offer (SSH_FX_OP_UNSUPPORTED)
+ * is made by path, once the file is closed; any other failure stands.
+ */
+function byPathIfUnsupported<T>(err: unknown, byPath: () => Promise<T>): Promise<T> {
+  if (err instanceof FileError && err.code === SSH_FX_OP_UNSUPPORTED) return byPath();
+  throw err;
+}
+const SSH_FX_OP_UNSUPPORTED = 8;
 
 /**
  * Why a partial on this server is not continued, if it is not. Only OpenSSH's

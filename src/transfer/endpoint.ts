@@ -106,6 +106,13 @@ export interface Endpoint {
    */
   readonly sharedWrites?: boolean;
   close(h: FileHandle): Promise<void>;
+  /**
+   * Attributes of the open file. A server answers the requests on one handle
+   * in order, so an fstat, fsetstat and close sent back to back finish a file
+   * in one round trip. Absent: the engine uses stat/setstat by path.
+   */
+  fstat?(h: FileHandle): Promise<FileAttrs>;
+  fsetstat?(h: FileHandle, attrs: SetAttrs): Promise<void>;
 
   /** Flush written data to stable storage, where the endpoint can. */
   fsync?(h: FileHandle): Promise<void>;

@@ -101,6 +101,16 @@ export class LocalEndpoint implements Endpoint {
       if (attrs.mtime !== undefined) fs.utimesSync(path, attrs.atime ?? attrs.mtime, attrs.mtime);
     } catch (e) { throw fail('set attributes of', path, e); }
   }
+  async fstat(h: FileHandle) {
+    try { return toAttrs(fs.fstatSync((h as LocalHandle).fd)); } catch (e) { throw fail('stat', h.path, e); }
+  }
+  async fsetstat(h: FileHandle, attrs: SetAttrs) {
+    const { fd } = h as LocalHandle;
+    try {
+      if (attrs.mode !== undefined) fs.fchmodSync(fd, attrs.mode);
+      if (attrs.mtime !== undefined) fs.futimesSync(fd, attrs.atime ?? attrs.mtime, attrs.mtime);
+    } catch (e) { throw fail('set attributes of', h.path, e); }
+  }
   async openRead(path: string): Promise<LocalHandle> {
     try { return { path, fd: fs.openSync(path, fsc.O_RDONLY) }; } catch (e) { throw fail('open', path, e); }
   }

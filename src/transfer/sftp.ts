@@ -33,6 +33,17 @@ function toAttrs(st: Stats): FileAttrs {
   return { kind, size: st.size === undefined ? 0 : Number(st.size), mode: st.mode & 0o7777, mtime: st.mtime, atime: st.atime };
 }
 
+/** SFTP v3 carries whole seconds, and atime only together with mtime. */
+function wireAttrs(attrs: SetAttrs): { mode?: number; atime?: number; mtime?: number } {
+  const a: { mode?: number; atime?: number; mtime?: number } = {};
+  if (attrs.mode !== undefined) a.mode = attrs.mode;
+  if (attrs.mtime !== undefined) {
+    a.mtime = Math.floor(attrs.mtime);
+    a.atime = Math.floor(attrs.atime ?? attrs.mtime);
+  }
+  return a;
+}
+
 export interface SftpEndpointOptions {
   /** Host name for messages. */
   label: string;
@@ -277,13 +288,13 @@ export class SftpEndpoint implements Endpoint {
     return this.call<void>('remove directory', path, (cb) => this.sftp.rmdir(path, cb));
   }
   setstat(path: string, attrs: SetAttrs) {
-    const a: { mode?: number; atime?: number; mtime?: number } = {};
-    if (attrs.mode !== undefined) a.mode = attrs.mode;
-    if (attrs.mtime !== undefined) {
-      a.mtime = Math.floor(attrs.mtime);
-      a.atime = Math.floor(attrs.atime ?? attrs.mtime);
-    }
-    return this.call<void>('set attributes of', path, (cb) => this.sftp.setstat(path, a, cb));
+    return this.call<void>('set attributes of', path, (cb) => this.sftp.setstat(path, wireAttrs(attrs), cb));
+  }
+  fstat(h: FileHandle) {
+    return this.call<Stats>('stat', h.path, (cb) => this.sftp.fstat(this.raw(h), cb)).then(toAttrs);
+  }
+  fsetstat(h: FileHandle, attrs: SetAttrs) {
+    return this.call<void>('set attributes of', h.path, (cb) => this.sftp.fsetstat(this.raw(h), wireAttrs(attrs), cb));
   }
   async openRead(path: string): Promise<SftpHandle> {
     const gen = this.generation;

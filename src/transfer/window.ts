@@ -70,17 +70,20 @@ export class WindowController {
    */
   private ceiling = Infinity;
   phase: WindowPhase = 'slow-start';
-  private roundStart = -1;
+  // Times and rates start as doubles (-Infinity and -0 compare as -1 and 0 would): a field
+  // that turns from integer to double at the first timed reply changes the object's shape,
+  // and V8 threw away and recompiled every optimized caller (the copy loop) mid-run.
+  private roundStart = -Infinity;
   private roundTarget = 0;
   private roundBytes = 0;
-  private best = 0;
+  private best = -0;
   private bestWindow = 0;
   private flatRounds = 0;
   /** Smoothed throughput in avoidance, to tell a drop from noise. */
-  private smoothed = 0;
+  private smoothed = -0;
   private lowRounds = 0;
   /** Best throughput seen in avoidance, and rounds since the window last bought more. */
-  private avoidBest = 0;
+  private avoidBest = -0;
   private gainless = 0;
   private readonly minRoundMs: number;
 
@@ -193,7 +196,7 @@ export class WindowController {
   private backOff(reason: 'stall' | 'error'): WindowDecision {
     this.phase = 'avoidance';
     this.window = this.clamp(this.window / 2);
-    this.roundStart = -1;
+    this.roundStart = -Infinity;
     this.smoothed = 0;
     this.avoidBest = 0;
     this.gainless = 0;

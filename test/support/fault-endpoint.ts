@@ -320,6 +320,18 @@ export class FaultEndpoint implements Endpoint {
     if (fh.gen !== this.generation) throw this.linkError('close', `${h.path}" (stale handle`);
   }
 
+  /** On a live, open handle only: one used after its close is an engine bug. */
+  async fstat(h: FileHandle): Promise<FileAttrs> {
+    const fh = this.live(h, 'stat');
+    if (!this.inner.fstat) throw new Error('test bug: the inner endpoint has no fstat');
+    return this.inner.fstat(fh.inner);
+  }
+  async fsetstat(h: FileHandle, attrs: SetAttrs): Promise<void> {
+    const fh = this.live(h, 'set attributes of');
+    if (!this.inner.fsetstat) throw new Error('test bug: the inner endpoint has no fsetstat');
+    return this.inner.fsetstat(fh.inner, attrs);
+  }
+
   async fsync(h: FileHandle): Promise<void> {
     const fh = this.live(h, 'sync');
     this.family.stats.fsyncs++;
