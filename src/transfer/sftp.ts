@@ -76,6 +76,8 @@ export class SftpEndpoint implements Endpoint {
   generation = 0;
   openLane?: () => Promise<SftpEndpoint>;
   private readonly maxListEntries: number;
+  /** The longest READDIR batch the server sent so far (OpenSSH: 100 names). */
+  private fullBatch = 0;
   private readonly laneCost?: () => number | undefined;
   private onReply?: (verb: string) => void;
   /** Shortest reply time of a small request so far: the round trip, as near as we can tell. */
@@ -236,34 +238,97 @@ export class SftpEndpoint implements Endpoint {
    * name goes to the engine as sent, to be validated there.
    */
   async readdir(path: string): Promise<DirEntry[]> {
-    const handle = await this.call<Buffer>('list', path, (cb) => this.sftp.opendir(path, cb));
-    const out: DirEntry[] = [];
+    // The handle is only valid on the session that opened it, even if a reconnect replaces this.sftp meanwhile.
+    const sftp = this.sftp;
+    const handle = await this.call<Buffer>('list', path, (cb) => sftp.opendir(path, cb));
     try {
-      for (;;) {
-        let batch: { filename: string; attrs: Stats }[];
-        try {
-          // full: keep "." and ".." in the batch, so a batch of only those is not taken as the end.
-          const readdir = this.sftp.readdir as unknown as (h: Buffer, o: { full: boolean }, cb: (err: Error | undefined, list: { filename: string; attrs: Stats }[]) => void) => void;
-          batch = await this.call('list', path, (cb) => readdir.call(this.sftp, handle, { full: true }, cb));
-        } catch (err) {
-          if ((err as FileError).code === SSH_FX.EOF) break;
-          throw err;
-        }
-        // An empty batch ends the listing too (as OpenSSH's client takes it), or it could go on forever.
-        if (batch.length === 0) break;
-        for (const e of batch) {
-          if (e.filename !== '.' && e.filename !== '..') out.push({ name: e.filename, attrs: toAttrs(e.attrs) });
-        }
-        if (out.length > this.maxListEntries) {
-          throw new FileError('list', 'remote', path, `more than ${this.maxListEntries} entries`, {
-            hint: 'the server does not end the listing; a directory this big can be copied in parts (globs)',
-          });
-        }
-      }
+      return await this.readBatches(sftp, path, handle);
     } finally {
-      await this.call<void>('close', path, (cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+      this.closeDir(sftp, handle);
     }
-    return out;
+  }
+
+  /**
+   * Keeps two READDIRs in flight, so the one after the last batch (EOF) is
+   * already asked while that batch is on its way: a directory of one batch
+   * takes one round trip, not two, and a big one half as many. After a batch
+   * shorter than the server's full ones, only the request already asked is
+   * waited for. The listing is complete once EOF (or an empty batch, as
+   * OpenSSH's client takes it, or it could go on forever) came and every
+   * request is answered: a server may answer out of order.
+   */
+  private readBatches(sftp: SFTPWrapper, path: string, handle: Buffer): Promise<DirEntry[]> {
+    // full: keep "." and ".." in the batch, so a batch of only those is not taken as the end.
+    type Batch = { filename: string; attrs: Stats }[];
+    const readdir = sftp.readdir as unknown as (h: Buffer, o: { full: boolean }, cb: (err: (Error & { code?: unknown }) | undefined, list: Batch) => void) => void;
+    return new Promise((resolve, reject) => {
+      const out: DirEntry[] = [];
+      let inFlight = 0;
+      let done = false;
+      let failed = false;
+      const fail = (err: Error) => {
+        failed = true;
+        reject(err);
+      };
+      const onBatch = (err: (Error & { code?: unknown }) | undefined, batch: Batch) => {
+        inFlight--;
+        if (failed) return;
+        let depth = 2;
+        // EOF is checked before translate(): an error object per directory costs more than parsing its names.
+        // After EOF, the request that was still in flight may fail (a server that let go of the
+        // directory at its end): the listing is complete all the same.
+        if (err && err.code !== SSH_FX.EOF && !done) return fail(this.translate('list', path, err, sftp));
+        if (err || batch.length === 0) done = true;
+        else {
+          // Most likely the last batch: the request in flight will say EOF, one more would too.
+          if (batch.length < this.fullBatch) depth = 1;
+          else this.fullBatch = batch.length;
+          for (const e of batch) {
+            if (e.filename !== '.' && e.filename !== '..') out.push({ name: e.filename, attrs: toAttrs(e.attrs) });
+          }
+          if (out.length > this.maxListEntries) {
+            return fail(new FileError('list', 'remote', path, `more than ${this.maxListEntries} entries`, {
+              hint: 'the server does not end the listing; a directory this big can be copied in parts (globs)',
+            }));
+          }
+        }
+        if (!done) ask(depth);
+        else if (inFlight === 0) resolve(out);
+      };
+      const ask = (depth: number) => {
+        while (!failed && inFlight < depth) {
+          // ssh2 drops a request sent on an ended session without ever calling back.
+          if (this.ended.has(sftp)) return fail(this.translate('list', path, new Error('the SFTP session has ended'), sftp));
+          inFlight++;
+          try {
+            readdir.call(sftp, handle, { full: true }, onBatch);
+          } catch (err) {
+            inFlight--;
+            fail(this.translate('list', path, err, sftp));
+          }
+        }
+      };
+      ask(2);
+    });
+  }
+
+  /**
+   * Sends CLOSE for a directory handle without waiting for the answer: the
+   * listing is complete (or failed) already, and a failed CLOSE changes
+   * nothing for it. Requests on one session are sent in order, so the server
+   * sees it before anything asked after this listing.
+   */
+  private closeDir(sftp: SFTPWrapper, handle: Buffer): void {
+    if (this.ended.has(sftp)) return; // the handle ended with its session
+    const t0 = performance.now();
+    try {
+      sftp.close(handle, () => {
+        this.sawRoundTrip(performance.now() - t0);
+        this.onReply?.('close');
+      });
+    } catch {
+      // Only thrown when the session is gone, and the handle with it.
+    }
   }
   mkdir(path: string, mode = 0o777) {
     return this.call<void>('create directory', path, (cb) => this.sftp.mkdir(path, { mode }, cb));
