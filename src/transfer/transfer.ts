@@ -81,6 +81,8 @@ const MAX_LANES = 12;
 const LINK_HEADROOM = 4;
 /** How often lanes are planned again between window decisions. */
 const REPLAN_MS = 200;
+/** Small files starting plan lanes again at most this often (each plan looks at every file in flight). */
+const FILE_START_REPLAN_MS = 20;
 /** The window a run starts with, in chunks: 2 MiB, what OpenSSH sftp keeps in flight (64 x 32 KiB). */
 const INITIAL_CHUNKS = 8;
 /**
@@ -170,6 +172,8 @@ export class Transfer extends EventEmitter {
   private readonly maxWindow: number;
   private buffers?: BufferPool;
   private firstFileAt?: number;
+  /** When lanes were last planned (performance.now()). */
+  private plannedAt = -Infinity;
   private replan?: NodeJS.Timeout;
   /** Throughput of the window's last measured round, bytes/s. */
   private rate = 0;
@@ -236,6 +240,7 @@ export class Transfer extends EventEmitter {
    * as files start, so a decision always sees the latest measurements.
    */
   private planLanes(): void {
+    this.plannedAt = performance.now();
     // Rates count from the first file's start: connecting and the first session are no work done.
     this.firstFileAt ??= performance.now();
     const secs = Math.max((performance.now() - this.firstFileAt) / 1000, 1e-3);
@@ -567,7 +572,9 @@ export class Transfer extends EventEmitter {
     let resumedFrom = 0;
     const chunk = Math.min(this.opts.chunkSize ?? 256 * 1024, job.src.limits.maxRead, job.dst.limits.maxWrite);
     const { budget, buffers } = this.ensureBudget(chunk);
-    this.planLanes();
+    // A file that is more than a few chunks may want a lane now; thousands of small ones
+    // starting one after another need not each plan again (the timer and the window do).
+    if (attrs.size > SMALL_FILE || performance.now() - this.plannedAt >= FILE_START_REPLAN_MS) this.planLanes();
     // A server that fails a write out of offset order gets the file again, in order on one handle.
     const onResume = (info: { resumedFrom: number } | { restarted: string }) => {
       if ('resumedFrom' in info) {
