@@ -1,27 +1,35 @@
-/** Run at most `n` async tasks at once; the rest wait in FIFO order. */
-export function createLimit(n: number) {
+/**
+ * Run at most `n` async tasks at once; the rest wait in FIFO order. `n` may
+ * be a function, asked each time a place frees up, so the limit can follow
+ * what the run measures.
+ */
+export function createLimit(n: number | (() => number)) {
+  const most = typeof n === 'number' ? () => n : n;
+  /** Running, or woken and about to run: a woken waiter's place is taken for it. */
   let active = 0;
   // A queue with a moving head: Array.shift() copies the whole array, which
   // made a walk of a million entries quadratic.
   let waiting: (() => void)[] = [];
   let head = 0;
-  const next = () => {
-    if (head >= waiting.length) return;
-    const wake = waiting[head++];
-    if (head > 1024 && head * 2 > waiting.length) {
-      waiting = waiting.slice(head);
-      head = 0;
+  const pump = () => {
+    while (head < waiting.length && active < most()) {
+      active++;
+      const wake = waiting[head++];
+      if (head > 1024 && head * 2 > waiting.length) {
+        waiting = waiting.slice(head);
+        head = 0;
+      }
+      wake();
     }
-    wake();
   };
   return async function limit<T>(fn: () => Promise<T>): Promise<T> {
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    active++;
+    if (head >= waiting.length && active < most()) active++;
+    else await new Promise<void>((r) => waiting.push(r));
     try {
       return await fn();
     } finally {
       active--;
-      next();
+      pump();
     }
   };
 }

@@ -64,12 +64,17 @@ export interface TransferOptions {
  * A file of at most this size is one chunk: open, write, finish, rename,
  * each a round trip that moves a few KB. Only many of them in flight keep a
  * far link busy: 5,000 files of 1-2 KB synced over a 50 ms round trip took
- * 49 s with 32 at once, 11.5 s with 256 (rsync: 2 s). Each holds a handle
- * open on the server while it is written, and sftp-server's file limit is
- * commonly 1,024, so not more.
+ * 49 s with 32 at once, 11.5 s with 256 (rsync: 2 s). Near, more only queue
+ * in the server and cost memory, so the count follows the round trip: about
+ * what the server finishes (one file per ~0.5 ms) while a file waits on its
+ * four round trips, between 32 and 256. Each holds a handle open on the
+ * server while it is written, and sftp-server's file limit is commonly
+ * 1,024, so never more.
  */
 const SMALL_FILE = 256 * 1024;
-const SMALL_FILES_AT_ONCE = 256;
+const SMALL_FILES_MIN = 32;
+const SMALL_FILES_MAX = 256;
+const SMALL_FILES_PER_RTT_MS = 8;
 /** Files smaller than this get no journal: restarting them costs less than journaling. */
 const JOURNAL_MIN_SIZE = 8 * 1024 * 1024;
 /**
@@ -186,9 +191,16 @@ export class Transfer extends EventEmitter {
     super();
     this.opts = opts;
     this.limitFiles = createLimit(opts.fileConcurrency ?? 32);
-    this.limitSmallFiles = createLimit(opts.smallFileConcurrency ?? SMALL_FILES_AT_ONCE);
+    this.limitSmallFiles = createLimit(opts.smallFileConcurrency ?? (() => this.smallFilesAtOnce()));
     this.maxWindow = opts.maxWindow ?? 24 * 1024 * 1024;
     opts.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
+  }
+
+  /** Small files in flight at once, from the longest round trip measured to a remote side. */
+  private smallFilesAtOnce(): number {
+    let rtt = 0;
+    for (const p of this.pools.values()) rtt = Math.max(rtt, p.root.costs?.().rttMs ?? 0);
+    return Math.min(SMALL_FILES_MAX, Math.max(SMALL_FILES_MIN, Math.ceil(rtt * SMALL_FILES_PER_RTT_MS)));
   }
 
   /**

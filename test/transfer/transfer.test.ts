@@ -317,14 +317,14 @@ async function rerun(s: { src: string; dst: string; journalDir: string }, opts: 
 }
 
 describe.concurrent('many small files', () => {
-  it('keep far more than 32 in flight (each is a few round trips that move little), fed from a stream of jobs', async () => {
+  it('far away, keep far more than 32 in flight (each is a few round trips that move little), fed from a stream of jobs', async () => {
     const dir = await fs.mkdtemp(path.join(work, 'small-'));
     const N = 600;
     await fs.mkdir(path.join(dir, 'src'));
     await fs.mkdir(path.join(dir, 'dst'));
     for (let i = 0; i < N; i++) await fs.writeFile(path.join(dir, 'src', `f${i}`), `small file ${i}\n`);
-    // Every request to the target takes 20-30 ms: a far server.
-    const dst = new FaultEndpoint(new LocalEndpoint(), { seed: 4, delayMs: [20, 30] });
+    // Every request to the target takes 20-30 ms: a far server, whose round trip the engine knows.
+    const dst = new FaultEndpoint(new LocalEndpoint(), { seed: 4, delayMs: [20, 30], costs: { rttMs: 20 } });
     const src = new LocalEndpoint();
     async function* jobs(): AsyncIterable<CopyJob> {
       for (let i = 0; i < N; i++) yield { src, srcPath: path.join(dir, 'src', `f${i}`), dst, dstPath: path.join(dir, 'dst', `f${i}`) };
@@ -337,6 +337,18 @@ describe.concurrent('many small files', () => {
     // One write per file: writes in flight at once are files in flight at once.
     expect(dst.stats.maxConcurrent).toBeGreaterThan(128);
     expect(dst.stats.maxConcurrent).toBeLessThanOrEqual(256);
+
+    // Near (a round trip of 1 ms), more would only queue in the server: 32.
+    const near = new FaultEndpoint(new LocalEndpoint(), { seed: 5, delayMs: [1, 2], costs: { rttMs: 1 } });
+    await fs.rm(path.join(dir, 'dst'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'dst'));
+    const t2 = new Transfer({});
+    await t2.run((async function* () {
+      for (let i = 0; i < 200; i++) yield { src, srcPath: path.join(dir, 'src', `f${i}`), dst: near, dstPath: path.join(dir, 'dst', `f${i}`) };
+    })());
+    expect(t2.errors).toEqual([]);
+    expect(near.stats.maxConcurrent).toBeLessThanOrEqual(32);
+    expect(near.stats.maxConcurrent).toBeGreaterThan(8);
   });
 });
 
