@@ -374,9 +374,8 @@ class FileCopy {
           throw this.secondHandleFailed(err);
         }));
       await turn.ready();
-      const written = dstLane.ep.write(output, buf!, 0, got, pos).catch((err) => {
-        throw this.writeFailed(err, pos);
-      });
+      // Awaited below, with nothing asynchronous in between: no unhandled rejection meanwhile.
+      const written = dstLane.ep.write(output, buf!, 0, got, pos);
       turn.done();
       if (dstLane.ep.copiesWrites && got <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
@@ -384,7 +383,11 @@ class FileCopy {
         pool.put(buf!);
         buf = undefined;
       }
-      await written;
+      try {
+        await written;
+      } catch (err) {
+        throw this.writeFailed(err, pos);
+      }
     } finally {
       turn.done();
       if (buf) pool.put(buf);

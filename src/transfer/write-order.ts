@@ -23,23 +23,38 @@ export interface WriteTurn {
   done(): void;
 }
 
+/** What ready() gives a turn that may go now: no promise per write to wait on. */
+const READY = Promise.resolve();
+/** The local disk's turns: any order, always ready. */
+const FREE_TURN: WriteTurn = { ready: () => READY, done: () => undefined };
+
+interface QueueEntry {
+  finished: boolean;
+  /** Every turn before it is done. */
+  go: boolean;
+  /** Made only when the turn has to wait (most are first in their queue). */
+  turn?: Promise<void>;
+  settle?: () => void;
+}
+
 class HandleQueue {
-  private readonly waiting: { settle: () => void; finished: boolean }[] = [];
+  private readonly waiting: QueueEntry[] = [];
 
   claim(): WriteTurn {
-    let settle!: () => void;
-    const turn = new Promise<void>((r) => (settle = r));
-    const entry = { settle, finished: false };
+    const entry: QueueEntry = { finished: false, go: this.waiting.length === 0 };
     this.waiting.push(entry);
-    if (this.waiting.length === 1) settle();
     return {
-      ready: () => turn,
+      ready: () => (entry.go ? READY : (entry.turn ??= new Promise<void>((r) => (entry.settle = r)))),
       done: () => {
         if (entry.finished) return;
         entry.finished = true;
         // Advance past every finished turn at the head; the next one may go.
         while (this.waiting.length > 0 && this.waiting[0].finished) this.waiting.shift();
-        this.waiting[0]?.settle();
+        const next = this.waiting[0];
+        if (next && !next.go) {
+          next.go = true;
+          next.settle?.();
+        }
       },
     };
   }
@@ -55,7 +70,7 @@ export class WriteSequencer {
    * takes writes in any order at no cost: its turns are ready at once.
    */
   claim(ep: Endpoint): WriteTurn {
-    if (ep.side === 'local') return { ready: () => Promise.resolve(), done: () => undefined };
+    if (ep.side === 'local') return FREE_TURN;
     let q = this.queues.get(ep);
     if (!q) {
       q = new HandleQueue();
