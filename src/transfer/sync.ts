@@ -26,7 +26,7 @@ import type { Endpoint, FileAttrs } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import type { Filter } from './filters.js';
 import { flipByteForTest, hashFile } from './hash.js';
-import { createLimit, Handover } from './limit.js';
+import { createLimit, Handover, Room } from './limit.js';
 import { joinPath, linkTempName } from './names.js';
 import { checksumCandidates, deletionOrder, dirFixup, planDir, type DirPlan, type Fixup, type LinkView, type PlanItem, type SyncAction, type SyncPlanOptions } from './sync-plan.js';
 import { MAX_DEPTH, Transfer, type CopyJob, type FileEvent, type TransferOptions } from './transfer.js';
@@ -158,6 +158,8 @@ export class Sync extends EventEmitter {
   private readonly sentItems: PlanItem[] = [];
   private readonly linked: PlanItem[] = [];
   private readonly linking = new Set<Promise<void>>();
+  /** A place per link not yet done: a counter, as racing a thousand promises per link was quadratic. */
+  private readonly linkRoom = new Room(LINKS_QUEUED);
   private linkFailures = 0;
   private linkPhase = false;
   /** Stops the engine when the walk fails: nothing more is sent on a run that is over. */
@@ -458,7 +460,7 @@ export class Sync extends EventEmitter {
       this.linkPhase = true;
       this.emit('phase', { phase: 'link' });
     }
-    while (this.linking.size >= LINKS_QUEUED) await Promise.race(this.linking);
+    const leave = await this.linkRoom.enter();
     const p: Promise<void> = this.links(async () => {
       try {
         await this.linkOne(f);
@@ -472,7 +474,10 @@ export class Sync extends EventEmitter {
         if (++this.linkFailures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
         await this.enqueue({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' }, attrs);
       }
-    }).finally(() => this.linking.delete(p));
+    }).finally(() => {
+      this.linking.delete(p);
+      leave();
+    });
     this.linking.add(p);
   }
 

@@ -214,16 +214,25 @@ export class Transfer extends EventEmitter {
     this.checkAbort();
     try {
       const running = new Set<Promise<void>>();
+      // A counter, not Promise.race over what runs: that attached a handler to every
+      // running job for each new one, a thousand per file once the room was full.
+      const room = new Room(ITEMS_AT_ONCE);
       let fatal: { err: unknown } | undefined;
       for await (const job of jobs) {
+        const leave = await room.enter();
+        if (fatal || this.abort.signal.aborted) {
+          leave();
+          break;
+        }
         const p: Promise<void> = this.guard(job.srcPath, () => this.copyItem(job, 0, job.attrs))
           .catch((err: unknown) => {
             fatal ??= { err };
           })
-          .finally(() => running.delete(p));
+          .finally(() => {
+            running.delete(p);
+            leave();
+          });
         running.add(p);
-        if (running.size >= ITEMS_AT_ONCE) await Promise.race(running);
-        if (fatal || this.abort.signal.aborted) break;
       }
       await Promise.all(running);
       if (fatal) throw fatal.err;
