@@ -414,8 +414,9 @@ export class Sync extends EventEmitter {
   /** The engine, fed by the walk; per-file results come back through its events. */
   private startEngine(): Promise<void> {
     const sends = (this.sends = new Handover<CopyJob>(SENDS_QUEUED));
-    const signal = this.o.signal ? AbortSignal.any([this.o.signal, this.stop.signal]) : this.stop.signal;
-    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal });
+    // The caller's signal (Ctrl-C) stops it too (AbortSignal.any needs Node 20.3).
+    this.o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal: this.stop.signal });
     t.on('file-done', (ev: FileEvent & Sent) => {
       const f = this.sending.get(ev.dst);
       if (!f) return;
