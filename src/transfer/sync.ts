@@ -21,7 +21,7 @@
  * written. A link that fails (another filesystem, the file gone) is sent.
  */
 import { EventEmitter } from 'node:events';
-import { FerryError, FileError, UsageError } from '../errors.js';
+import { FerryError, FileError, InterruptedError, UsageError } from '../errors.js';
 import type { Endpoint, FileAttrs } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
 import type { Filter } from './filters.js';
@@ -165,6 +165,7 @@ export class Sync extends EventEmitter {
   /** Stops the engine when the walk fails: nothing more is sent on a run that is over. */
   private readonly stop = new AbortController();
   private linkRoot = false;
+  private halted?: { err: unknown };
 
   constructor(private readonly o: SyncOptions) {
     super();
@@ -213,15 +214,20 @@ export class Sync extends EventEmitter {
     this.emit('phase', { phase: 'list' });
     if (!dstRoot && !this.o.dryRun) await dst.mkdir(this.o.dstRoot, srcRoot.mode & 0o777 | 0o700);
     const engine = this.o.dryRun ? undefined : this.startEngine();
+    // A failed engine (the link dropped) stops the walk at once; handled here, so its
+    // rejection is never unhandled while the walk still runs.
+    engine?.catch((err: unknown) => this.halt(err));
     try {
       await this.walk({ path: '', src: srcRoot, dst: dstRoot, link: this.linkRoot, depth: 0 });
       while (this.linking.size > 0) await Promise.all(this.linking);
+      if (this.halted) throw this.halted.err;
       if (this.linkFailures > MAX_LINK_WARNINGS) {
         this.emit('warning', { path: '', message: `${this.linkFailures - MAX_LINK_WARNINGS} more files could not be linked from --link-dest; they were sent instead` });
       }
     } catch (err) {
       this.stop.abort();
-      throw err;
+      // What stopped the run, not the "stopped" the walk then met.
+      throw this.halted ? this.halted.err : err;
     } finally {
       this.sends?.end();
       await engine?.catch(() => undefined);
@@ -303,8 +309,15 @@ export class Sync extends EventEmitter {
     });
   }
 
+  /** The first error that ends the run (the engine's, a link's); the walk stops on it. */
+  private halt(err: unknown): void {
+    this.halted ??= { err };
+    this.stop.abort();
+  }
+
   /** List one directory on every side, decide it, act on it; returns its subdirectories to walk. */
   private async visit(t: DirTask): Promise<DirTask[]> {
+    if (this.stop.signal.aborted) throw new InterruptedError('stopped');
     const { src, dst } = this.o;
     const walk = { filter: this.o.filter, signal: this.o.signal };
     const [sl, dl, ll] = await Promise.all([
@@ -469,13 +482,13 @@ export class Sync extends EventEmitter {
         if (this.o.verify) this.linked.push(f);
         else this.item({ ...f, kind: 'file', bytes: 0 });
       } catch (err) {
-        if (!(err instanceof FileError)) throw err;
+        if (!(err instanceof FileError)) return this.halt(err);
         // rsync does the same: a snapshot that costs space beats one that lacks the file.
         // A server refusing every link would otherwise print one warning per file.
         if (++this.linkFailures <= MAX_LINK_WARNINGS) this.emit('warning', { path: f.path, message: `${err.message}; sending it instead` });
         await this.enqueue({ ...f, action: f.replaces ? 'changed' : 'new', reason: 'could not be linked' }, attrs);
       }
-    }).finally(() => {
+    }).catch((err: unknown) => this.halt(err)).finally(() => {
       this.linking.delete(p);
       leave();
     });

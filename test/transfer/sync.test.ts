@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileError } from '../../src/errors.js';
+import { ConnectionError, FileError } from '../../src/errors.js';
 import type { DirEntry, FileAttrs } from '../../src/transfer/endpoint.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
 import { Sync, type SyncItem } from '../../src/transfer/sync.js';
@@ -153,5 +153,38 @@ describe('Sync', () => {
     expect(sync.errors).toEqual([]);
     expect(items.filter((i) => i.kind === 'file').map((i) => i.path).sort()).toEqual(['a/f.txt', 'z/f.txt']);
     expect(await fs.readFile(path.join(dst, 'z/f.txt'), 'utf8')).toBe('z');
+  });
+
+  it('the engine failing (the link dropped) while the walk goes on: the run fails with that error, nothing unhandled, no hang', async () => {
+    const dir = await fs.mkdtemp(path.join(work, 'engine-fails-'));
+    const [src, dst] = [path.join(dir, 'src'), path.join(dir, 'dst')];
+    for (let d = 0; d < 100; d++) {
+      await fs.mkdir(path.join(src, `d${d}`), { recursive: true });
+      await fs.writeFile(path.join(src, `d${d}`, 'f.txt'), `${d}`);
+    }
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    class Dropping extends LocalEndpoint {
+      override async openWrite(p: string, o: Parameters<LocalEndpoint['openWrite']>[1]) {
+        if (p.includes('/d0/')) throw new ConnectionError('connection to example lost');
+        return super.openWrite(p, o);
+      }
+    }
+    // Listings take a while: the walk is far from done when the first file fails.
+    const slow = new DoctoredEndpoint((_d, entries) => entries);
+    const list = slow.readdir.bind(slow);
+    slow.readdir = async (d: string) => {
+      if (d !== src) await new Promise((r) => setTimeout(r, 20));
+      return list(d);
+    };
+    try {
+      const sync = new Sync({ src: slow, srcRoot: src, dst: new Dropping(), dstRoot: dst });
+      await expect(sync.run()).rejects.toThrow('connection to example lost');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
