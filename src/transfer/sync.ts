@@ -309,6 +309,11 @@ export class Sync extends EventEmitter {
     });
   }
 
+  /** Ctrl-C or a failure elsewhere: start nothing more. */
+  private checkStopped(): void {
+    if (this.stop.signal.aborted || this.o.signal?.aborted) throw new InterruptedError('stopped');
+  }
+
   /** The first error that ends the run (the engine's, a link's); the walk stops on it. */
   private halt(err: unknown): void {
     this.halted ??= { err };
@@ -317,7 +322,7 @@ export class Sync extends EventEmitter {
 
   /** List one directory on every side, decide it, act on it; returns its subdirectories to walk. */
   private async visit(t: DirTask): Promise<DirTask[]> {
-    if (this.stop.signal.aborted) throw new InterruptedError('stopped');
+    this.checkStopped();
     const { src, dst } = this.o;
     const walk = { filter: this.o.filter, signal: this.o.signal };
     const [sl, dl, ll] = await Promise.all([
@@ -334,6 +339,12 @@ export class Sync extends EventEmitter {
     if (sl.vanished) this.vanished(t.path);
     // Not known whole: nothing in it is written or deleted.
     if (sl.incomplete) return [];
+    // Nor when the target's side is not known: its files would all look new, and be
+    // overwritten whatever --ignore-existing or --update say.
+    if (t.dst && dl?.incomplete) {
+      if (dl.vanished) this.fail(t.path, new FileError('list', dst.side, this.dstPath(t.path), 'vanished while being synced'));
+      return [];
+    }
     for (const a of sl.entries.values()) if (a.kind === 'file') this.stats.files++;
 
     const same = this.o.checksum && dl ? await this.compareContents(t.path, sl, dl, this.o.dstRoot) : undefined;
@@ -384,8 +395,14 @@ export class Sync extends EventEmitter {
       return;
     }
     await Promise.all([this.setAttrs(plan.fileFixups), this.makeDirs(plan.mkdirs)]);
-    for (const l of plan.links) await this.startLink(l, attrsOf(l.path));
-    for (const f of plan.files) await this.enqueue(f, attrsOf(f.path));
+    for (const l of plan.links) {
+      this.checkStopped();
+      await this.startLink(l, attrsOf(l.path));
+    }
+    for (const f of plan.files) {
+      this.checkStopped();
+      await this.enqueue(f, attrsOf(f.path));
+    }
   }
 
   /**
@@ -642,6 +659,7 @@ export class Sync extends EventEmitter {
 
   private async setAttrs(fixups: Fixup[]) {
     await Promise.all(fixups.map((f) => this.meta(async () => {
+      this.checkStopped();
       if (this.brokenDirs.has(f.path)) return;
       try {
         await this.o.dst.setstat(this.dstPath(f.path), f.attrs);
@@ -666,6 +684,7 @@ export class Sync extends EventEmitter {
     }
     const stuck = new Set<string>();
     const remove = async (d: PlanItem) => {
+      this.checkStopped();
       if (stuck.has(d.path) || (d.kind === 'dir' && !dst.rmdir)) return;
       try {
         if (d.kind === 'dir') await dst.rmdir!(this.dstPath(d.path));

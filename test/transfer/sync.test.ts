@@ -187,4 +187,20 @@ describe('Sync', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('a target directory that cannot be listed is left alone: its files are not taken for new and overwritten', async () => {
+    const { src, dst } = await setup('dst-unlistable');
+    await fs.writeFile(path.join(src, 'sub/keep.txt'), 'source');
+    await fs.writeFile(path.join(dst, 'sub/keep.txt'), 'the target\'s own');
+    const ep = new DoctoredEndpoint((dir, entries) => {
+      if (dir === path.join(dst, 'sub')) throw new FileError('list', 'local', dir, 'Permission denied', { code: 'EACCES' });
+      return entries;
+    });
+    const sync = new Sync({ src: new LocalEndpoint(), srcRoot: src, dst: ep, dstRoot: dst, ignoreExisting: true, delete: true });
+    await run(sync);
+    expect(sync.errors.map((e) => e.message)).toEqual([`list local "${dst}/sub": Permission denied`]);
+    expect(await fs.readFile(path.join(dst, 'sub/keep.txt'), 'utf8')).toBe('the target\'s own');
+    expect(await fs.readFile(path.join(dst, 'stale.txt'), 'utf8')).toBe('old');
+    expect(sync.deleteRefused).toMatch(/error/);
+  });
 });
