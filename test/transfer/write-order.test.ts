@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileError } from '../../src/errors.js';
 import { LocalEndpoint } from '../../src/transfer/local.js';
 import { RangeSet } from '../../src/transfer/ranges.js';
+import { RateLimiter } from '../../src/transfer/rate-limit.js';
 import { Transfer, type TransferOptions, type WriteOrderEvent } from '../../src/transfer/transfer.js';
 import { outOfOrderReason, WriteSequencer } from '../../src/transfer/write-order.js';
 import { FaultEndpoint } from '../support/fault-endpoint.js';
@@ -67,7 +68,9 @@ describe('writes in offset order', () => {
       const dst = new FaultEndpoint(new LocalEndpoint(), {
         streamWrites: true, streamReopen: reopen, lanes: true, delayMs: [5, 15], limits: { maxRead: C, maxWrite: C },
       });
-      const r = await copy(dst, new LocalEndpoint(), `switched-${reopen}.bin`, { maxLanes: 4 });
+      // Held to 16 MB/s (half a second): the lanes open while the copy still has chunks to
+      // spread over them. Unheld, a fast machine finished the 8 MiB before any lane wrote.
+      const r = await copy(dst, new LocalEndpoint(), `switched-${reopen}.bin`, { maxLanes: 4, limiter: new RateLimiter(16 * MiB) });
       expect(r.errors).toEqual([]);
       expect(dst.stats.lanesOpened, 'lanes opened, so writes spread over handles').toBeGreaterThan(0);
       if (reopen) expect(dst.stats.writesOutOfOrder).toBeGreaterThan(0);
