@@ -101,11 +101,23 @@ export class InflightBudget {
 /** Reuses chunk buffers so the hot path allocates nothing per request. */
 export class BufferPool {
   private free: Buffer[] = [];
+  /**
+   * Buffers of SMALL_BUFFER bytes, for requests that small (EOF probes, small
+   * files): a chunk-sized one each would hold memory the window does not
+   * count, and a fresh one each was most of what a many-file run allocated.
+   */
+  private freeSmall: Buffer[] = [];
   constructor(readonly size: number) {}
-  get(): Buffer {
+  /** A buffer of at least `len` bytes (default: a chunk). */
+  get(len = this.size): Buffer {
+    if (len <= SMALL_BUFFER && len < this.size) return this.freeSmall.pop() ?? Buffer.allocUnsafeSlow(SMALL_BUFFER);
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
   put(b: Buffer): void {
     if (b.length === this.size && this.free.length < 256) this.free.push(b);
+    else if (b.length === SMALL_BUFFER && this.freeSmall.length < 256) this.freeSmall.push(b);
   }
 }
+
+/** The small buffers' size: copy-file's EOF probe. */
+export const SMALL_BUFFER = 16 * 1024;

@@ -9,7 +9,7 @@
  * interrupted copy resumes where it stopped.
  */
 import { FileError, InterruptedError, renameFileError } from '../errors.js';
-import { BufferPool, type InflightBudget } from './budget.js';
+import { SMALL_BUFFER, type BufferPool, type InflightBudget } from './budget.js';
 import { Checkpoints } from './checkpoints.js';
 import type { Endpoint, FileAttrs, FileHandle } from './endpoint.js';
 import { isNotFound } from './endpoint.js';
@@ -57,22 +57,7 @@ export interface CopyFileOptions {
  * stat said, and this read only has to meet EOF: kept small, it holds little
  * of the window; a small /proc file still fits in it whole.
  */
-const PROBE_BYTES = 16 * 1024;
-
-/**
- * Buffers for requests of PROBE_BYTES or less (probes, small files), one
- * pool per run (its chunk pool is the key). A fresh 16 KiB buffer for every
- * probe of a many-file run was most of what the copy allocated.
- */
-const smallPools = new WeakMap<BufferPool, BufferPool>();
-function smallPoolOf(run: BufferPool): BufferPool {
-  let pool = smallPools.get(run);
-  if (!pool) {
-    pool = new BufferPool(PROBE_BYTES);
-    smallPools.set(run, pool);
-  }
-  return pool;
-}
+const PROBE_BYTES = SMALL_BUFFER;
 
 /** What one chunk request did: bytes copied, and the read requests it took (more than one: answered in pieces). */
 interface ChunkResult {
@@ -98,7 +83,6 @@ class FileCopy {
   private readonly dstHandles = new Map<Endpoint, Promise<FileHandle>>();
   private readonly key: string;
   private readonly source: SourceIdentity;
-  private readonly smallBuffers: BufferPool;
   private failure: unknown;
   /** Absent when the copy keeps no journal (small files, no state directory). */
   private readonly checkpoints?: Checkpoints;
@@ -128,7 +112,6 @@ class FileCopy {
     // Only journaled (large) files need the key; thousands of small ones skip the hash.
     this.key = o.journals ? journalKey(o.dst.root.label, o.dstPath) : '';
     this.source = { label: o.src.root.label, path: o.srcPath, size: o.size, mtime: o.srcMtime };
-    this.smallBuffers = smallPoolOf(o.buffers);
     if (o.journals) {
       this.checkpoints = new Checkpoints({
         journals: o.journals, key: this.key, journal: (done, written) => this.journal(done, written), done: this.done,
@@ -348,8 +331,7 @@ class FileCopy {
     srcLane.inflight++;
     dstLane.inflight++;
     // A probe or a small file takes a small buffer, so it holds no chunk-sized one.
-    const pool = len < this.o.chunk && len <= PROBE_BYTES ? this.smallBuffers : this.o.buffers;
-    let buf: Buffer | undefined = pool.get();
+    let buf: Buffer | undefined = this.o.buffers.get(len);
     let got = 0;
     let reads = 0;
     try {
@@ -380,7 +362,7 @@ class FileCopy {
       if (dstLane.ep.copiesWrites && got <= dstLane.ep.limits.maxWrite) {
         // The data is already copied into the outgoing packet: the buffer can serve
         // the next request now, so memory is one window, not two.
-        pool.put(buf!);
+        this.o.buffers.put(buf!);
         buf = undefined;
       }
       try {
@@ -390,7 +372,7 @@ class FileCopy {
       }
     } finally {
       turn.done();
-      if (buf) pool.put(buf);
+      if (buf) this.o.buffers.put(buf);
       srcLane.inflight--;
       dstLane.inflight--;
     }

@@ -441,21 +441,30 @@ export class Sync extends EventEmitter {
     })));
   }
 
-  /** The engine, fed by the walk; per-file results come back through its events. */
+  /** The engine, fed by the walk. */
   private startEngine(): Promise<void> {
-    const sends = (this.sends = new Handover<CopyJob>(SENDS_QUEUED));
+    this.sends = new Handover<CopyJob>(SENDS_QUEUED);
     // The caller's signal (Ctrl-C) stops it too (AbortSignal.any needs Node 20.3).
     this.o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
-    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal: this.stop.signal });
-    t.on('file-done', (ev: FileEvent & Sent) => {
-      const f = this.sending.get(ev.dst);
-      if (!f) return;
-      this.forget(f);
-      const s = { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms };
+    return this.runEngine(this.sends, this.stop.signal, (f, s) => {
       // Without --verify a file is done once it is in place: report it right away.
       if (!this.o.verify) return this.item(this.sentItem(f, s));
       this.sent.set(f.path, s);
       this.sentItems.push(f);
+    });
+  }
+
+  /**
+   * One engine run over `jobs` (made by job(), as they come); per-file results
+   * come back through its events, a file sent to `onSent`.
+   */
+  private runEngine(jobs: Iterable<CopyJob> | AsyncIterable<CopyJob>, signal: AbortSignal | undefined, onSent: (f: PlanItem, s: Sent) => void): Promise<void> {
+    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal });
+    t.on('file-done', (ev: FileEvent & Sent) => {
+      const f = this.sending.get(ev.dst);
+      if (!f) return;
+      this.forget(f);
+      onSent(f, { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms });
     });
     t.on('file-error', ({ path, error }: { path: string; error: FerryError }) => {
       const f = this.sendingFrom.get(path);
@@ -466,10 +475,18 @@ export class Sync extends EventEmitter {
     });
     this.emit('phase', { phase: 'transfer' });
     this.emit('transfer', t);
-    return t.run(sends).finally(() => {
+    return t.run(jobs).finally(() => {
       this.stats.bytesSent += t.stats.bytesDone;
       this.emit('transfer-end', t);
     });
+  }
+
+  /** The engine's job for a file, remembered until the engine says how it went. */
+  private job(f: PlanItem, attrs?: FileAttrs): CopyJob {
+    const job: CopyJob = { src: this.o.src, srcPath: this.srcPath(f.path), dst: this.o.dst, dstPath: this.dstPath(f.path), attrs };
+    this.sending.set(job.dstPath, f);
+    this.sendingFrom.set(job.srcPath, f);
+    return job;
   }
 
   private forget(f: PlanItem) {
@@ -479,10 +496,7 @@ export class Sync extends EventEmitter {
 
   /** Hand a file to the engine; waits while the engine is SENDS_QUEUED files behind. */
   private async enqueue(f: PlanItem, attrs: FileAttrs | undefined) {
-    const job: CopyJob = { src: this.o.src, srcPath: this.srcPath(f.path), dst: this.o.dst, dstPath: this.dstPath(f.path), attrs };
-    this.sending.set(job.dstPath, f);
-    this.sendingFrom.set(job.srcPath, f);
-    await this.sends!.push(job);
+    await this.sends!.push(this.job(f, attrs));
   }
 
   /** Link one file from --link-dest (a few at once); one that cannot be linked is sent. */
@@ -573,39 +587,10 @@ export class Sync extends EventEmitter {
     return { ...f, kind: 'file', bytes: s.bytes, resumedFrom: s.resumedFrom, duration: s.ms / 1000 };
   }
 
-  /** One engine run over these files; returns what arrived, keyed by relative path. */
-  private async send(files: PlanItem[], onSent?: (f: PlanItem, s: Sent) => void): Promise<Map<string, Sent>> {
-    this.emit('phase', { phase: 'transfer', files: files.length });
-    const t = new Transfer({ ...this.o.transfer, recursive: false, preserve: true, signal: this.o.signal });
-    const bySrc = new Map<string, PlanItem>();
-    const byDst = new Map<string, PlanItem>();
-    const jobs: CopyJob[] = files.map((f) => {
-      const job = { src: this.o.src, srcPath: this.srcPath(f.path), dst: this.o.dst, dstPath: this.dstPath(f.path) };
-      bySrc.set(job.srcPath, f);
-      byDst.set(job.dstPath, f);
-      return job;
-    });
+  /** --verify's second sends: one engine run over these files; returns what arrived, keyed by relative path. */
+  private async send(files: PlanItem[]): Promise<Map<string, Sent>> {
     const sent = new Map<string, Sent>();
-    t.on('file-done', (ev: FileEvent & Sent) => {
-      const f = byDst.get(ev.dst);
-      if (!f) return;
-      const s = { bytes: ev.bytes, resumedFrom: ev.resumedFrom, ms: ev.ms };
-      sent.set(f.path, s);
-      onSent?.(f, s);
-    });
-    t.on('file-error', ({ path, error }: { path: string; error: FerryError }) => {
-      const f = bySrc.get(path);
-      // Gone from the source since it was listed: rsync's "vanished", not a failure.
-      if (f && isNotFound(error) && error instanceof FileError && error.path === path) this.vanished(f.path);
-      else this.fail(f?.path ?? path, error, true);
-    });
-    this.emit('transfer', t);
-    try {
-      await t.run(jobs);
-    } finally {
-      this.stats.bytesSent += t.stats.bytesDone;
-      this.emit('transfer-end', t);
-    }
+    await this.runEngine(files.map((f) => this.job(f)), this.o.signal, (f, s) => sent.set(f.path, s));
     return sent;
   }
 
